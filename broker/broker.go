@@ -1,0 +1,243 @@
+// Package broker is Sluice's Kafka-protocol broker: a TCP server answering
+// Kafka requests (one file per API, handlers built on franz-go's kmsg) over
+// partitions stored by package commitlog, with topic metadata applied
+// through the raft state machine of package meta.
+package broker
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sluice-io/sluice/broker/commitlog"
+	"github.com/sluice-io/sluice/broker/meta"
+)
+
+// Config is the broker's configuration; zero values take Kafka's defaults.
+type Config struct {
+	DataDir        string // partition directories, checkpoints and meta/
+	KafkaAddr      string // listener, e.g. 127.0.0.1:9092
+	AdvertisedAddr string // host:port clients are told to use; defaults to the listener's
+	RaftAddr       string // metadata quorum transport; "" runs raft in memory (tests)
+	NodeID         int32
+
+	AutoCreateTopics      bool  // auto.create.topics.enable
+	NumPartitions         int32 // num.partitions
+	SocketRequestMaxBytes int32 // socket.request.max.bytes
+
+	// Static broker configs (log.retention.ms, message.max.bytes, ...) that
+	// supply topic defaults and appear in DescribeConfigs for the broker.
+	Settings map[string]string
+
+	// Background work intervals.
+	RetentionCheckInterval time.Duration // log.retention.check.interval.ms
+	CleanerBackoff         time.Duration // log.cleaner.backoff.ms
+	CheckpointInterval     time.Duration // log.flush.offset.checkpoint.interval.ms
+	FlushSchedulerInterval time.Duration // how often flush.ms/flush.messages are checked
+	Logger                 *slog.Logger
+	Registerer             prometheus.Registerer
+}
+
+func (c *Config) setDefaults() {
+	if c.NumPartitions <= 0 {
+		c.NumPartitions = 1
+	}
+	if c.SocketRequestMaxBytes <= 0 {
+		c.SocketRequestMaxBytes = 100 << 20
+	}
+	if c.RetentionCheckInterval <= 0 {
+		c.RetentionCheckInterval = 5 * time.Minute
+	}
+	if c.CleanerBackoff <= 0 {
+		c.CleanerBackoff = 15 * time.Second
+	}
+	if c.CheckpointInterval <= 0 {
+		c.CheckpointInterval = time.Minute
+	}
+	if c.FlushSchedulerInterval <= 0 {
+		c.FlushSchedulerInterval = time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Settings == nil {
+		c.Settings = map[string]string{}
+	}
+}
+
+// Broker is one running broker node.
+type Broker struct {
+	cfg     Config
+	logger  *slog.Logger
+	meta    *meta.Store
+	flusher *commitlog.Flusher
+	metrics *metrics
+
+	ln        net.Listener
+	advHost   string
+	advPort   int32
+	closing   chan struct{}
+	closeOnce sync.Once
+	wg        sync.WaitGroup
+	connMu    sync.Mutex
+	conns     map[net.Conn]struct{}
+
+	mu        sync.RWMutex
+	topics    map[string]*topic
+	reconcMu  sync.Mutex
+	checkMu   sync.Mutex
+	recovered map[string]int64 // recovery points read at start, by partition dir
+	started   map[string]int64 // log start offsets read at start
+}
+
+// New opens the data directory, the metadata store and every partition, and
+// binds the Kafka listener. Serve starts accepting connections.
+func New(cfg Config) (*Broker, error) {
+	cfg.setDefaults()
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	b := &Broker{
+		cfg:     cfg,
+		logger:  cfg.Logger,
+		flusher: commitlog.NewFlusher(),
+		closing: make(chan struct{}),
+		topics:  map[string]*topic{},
+		conns:   map[net.Conn]struct{}{},
+	}
+	b.metrics = newMetrics(b, cfg.Registerer)
+	var err error
+	b.recovered, err = readCheckpoint(filepath.Join(cfg.DataDir, recoveryCheckpointFile))
+	if err != nil {
+		return nil, err
+	}
+	b.started, err = readCheckpoint(filepath.Join(cfg.DataDir, startCheckpointFile))
+	if err != nil {
+		return nil, err
+	}
+	b.meta, err = meta.Open(meta.Config{
+		Dir:      filepath.Join(cfg.DataDir, "meta"),
+		NodeID:   cfg.NodeID,
+		RaftAddr: cfg.RaftAddr,
+		Logger:   cfg.Logger,
+	})
+	if err != nil {
+		b.flusher.Close()
+		return nil, fmt.Errorf("open metadata: %w", err)
+	}
+	if err := b.reconcile(); err != nil {
+		b.meta.Close()
+		b.flusher.Close()
+		return nil, err
+	}
+	b.ln, err = net.Listen("tcp", cfg.KafkaAddr)
+	if err != nil {
+		b.closeLogs()
+		b.meta.Close()
+		b.flusher.Close()
+		return nil, fmt.Errorf("listen on %s: %w", cfg.KafkaAddr, err)
+	}
+	adv := cfg.AdvertisedAddr
+	if adv == "" {
+		adv = b.ln.Addr().String()
+	}
+	host, port, err := net.SplitHostPort(adv)
+	if err != nil {
+		b.Close()
+		return nil, fmt.Errorf("advertised address %q: %w", adv, err)
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil {
+		b.Close()
+		return nil, fmt.Errorf("advertised port %q: %w", port, err)
+	}
+	b.advHost, b.advPort = host, int32(p)
+	return b, nil
+}
+
+// Addr is the bound Kafka listener address.
+func (b *Broker) Addr() string { return b.ln.Addr().String() }
+
+// Serve accepts connections until Close; it also runs the background work
+// (metadata watch, retention, compaction, flush scheduling, checkpoints).
+func (b *Broker) Serve() error {
+	b.startBackground()
+	for {
+		c, err := b.ln.Accept()
+		if err != nil {
+			select {
+			case <-b.closing:
+				return nil
+			default:
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			return err
+		}
+		if tc, ok := c.(*net.TCPConn); ok {
+			tc.SetNoDelay(true)
+		}
+		b.wg.Add(1)
+		b.trackConn(c, true)
+		go func() {
+			defer b.wg.Done()
+			defer b.trackConn(c, false)
+			b.serveConn(c)
+		}()
+	}
+}
+
+// Close stops accepting, closes client connections' work, flushes every log,
+// writes checkpoints and closes the metadata store. It is a clean shutdown:
+// the next start needs no recovery.
+func (b *Broker) Close() error {
+	var err error
+	b.closeOnce.Do(func() {
+		close(b.closing)
+		if b.ln != nil {
+			b.ln.Close()
+		}
+		b.closeConns()
+		b.wg.Wait()
+		b.flusher.Close()
+		err = b.closeLogs()
+		if merr := b.meta.Close(); merr != nil && err == nil {
+			err = merr
+		}
+	})
+	return err
+}
+
+// closeConns closes every client connection so their loops end.
+func (b *Broker) closeConns() {
+	b.connMu.Lock()
+	defer b.connMu.Unlock()
+	for c := range b.conns {
+		c.Close()
+	}
+}
+
+func (b *Broker) trackConn(c net.Conn, add bool) {
+	b.connMu.Lock()
+	defer b.connMu.Unlock()
+	if add {
+		select {
+		case <-b.closing:
+			c.Close() // accepted while closing: its loops end at once
+		default:
+		}
+		b.conns[c] = struct{}{}
+	} else {
+		delete(b.conns, c)
+	}
+}

@@ -1,0 +1,368 @@
+package commitlog
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Config is a partition log's storage configuration, taken from the topic's
+// Kafka configs (segment.bytes, segment.ms, ...). It can be swapped at run
+// time with SetConfig.
+type Config struct {
+	SegmentBytes       int64 // roll when the active segment would pass this size
+	SegmentMs          int64 // roll when the active segment is older than this; 0 never
+	IndexIntervalBytes int64 // bytes between sparse index entries
+	RetentionMs        int64 // delete segments older than this; -1 keeps them
+	RetentionBytes     int64 // delete old segments while the log is larger; -1 unlimited
+	Delete             bool  // cleanup.policy contains delete
+	Compact            bool  // cleanup.policy contains compact
+	DeleteRetentionMs  int64 // how long compaction keeps tombstones
+	MinCompactionLagMs int64 // records younger than this are never compacted
+}
+
+// DefaultConfig is Kafka's broker default for a topic.
+func DefaultConfig() Config {
+	return Config{
+		SegmentBytes:       1 << 30,
+		SegmentMs:          7 * 24 * 3600 * 1000,
+		IndexIntervalBytes: 4096,
+		RetentionMs:        7 * 24 * 3600 * 1000,
+		RetentionBytes:     -1,
+		Delete:             true,
+		DeleteRetentionMs:  24 * 3600 * 1000,
+	}
+}
+
+// ErrOffsetOutOfRange is returned for reads below the log start offset or
+// past the log end offset.
+var ErrOffsetOutOfRange = errors.New("offset out of range")
+
+// Log is one partition replica's commit log.
+type Log struct {
+	dir    string
+	logger *slog.Logger
+	cfg    atomic.Pointer[Config]
+
+	mu       sync.RWMutex
+	segments []*segment // sorted by base; the last is the active one
+	next     int64      // log end offset
+	start    int64      // log start offset
+
+	durable  atomic.Int64 // offsets below this are fsynced (recovery point)
+	closed   bool
+	appended atomic.Int64 // records appended since Open (for flush.messages)
+	flushed  atomic.Int64 // value of appended covered by the last completed fsync
+	dirDirty atomic.Bool  // segment files were created, renamed or removed since the last directory fsync
+
+	cleaning sync.Mutex // one compaction at a time (compact.go)
+}
+
+// Batch is one validated record batch to append, with its parsed header.
+type Batch struct {
+	Data   []byte
+	Header Header
+}
+
+// Open opens (or creates) the log in dir. Batches at or past recoveryPoint
+// were not known to be fsynced: they are re-validated (lengths and CRC) and
+// the log is truncated at the first bad one, so a torn or garbage tail never
+// reaches a reader. startOffset is the checkpointed log start offset.
+func Open(dir string, cfg Config, recoveryPoint, startOffset int64, logger *slog.Logger) (*Log, error) {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	_, statErr := os.Stat(dir)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("create log dir: %w", err)
+	}
+	if os.IsNotExist(statErr) {
+		// A new partition directory is durable only once its parent's
+		// entry is.
+		if err := syncDir(filepath.Dir(dir)); err != nil {
+			return nil, err
+		}
+	}
+	l := &Log{dir: dir, logger: logger.With("log", filepath.Base(dir))}
+	l.cfg.Store(&cfg)
+	bases, err := listSegments(dir)
+	if err != nil {
+		return nil, err
+	}
+	if len(bases) == 0 {
+		seg, err := createSegment(dir, max(startOffset, 0))
+		if err != nil {
+			return nil, err
+		}
+		l.segments = []*segment{seg}
+		l.next, l.start = seg.base, seg.base
+		l.durable.Store(l.next)
+		l.dirDirty.Store(true)
+		return l, nil
+	}
+	if err := l.recover(bases, recoveryPoint); err != nil {
+		l.closeFiles()
+		return nil, err
+	}
+	l.start = min(max(startOffset, l.segments[0].base), l.next)
+	l.durable.Store(min(max(recoveryPoint, 0), l.next))
+	return l, nil
+}
+
+// listSegments returns the base offsets of the .log files in dir and removes
+// leftovers of interrupted compaction swaps.
+func listSegments(dir string) ([]int64, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("list log dir: %w", err)
+	}
+	var bases []int64
+	for _, e := range ents {
+		name := e.Name()
+		if strings.HasSuffix(name, ".cleaned") || strings.HasSuffix(name, ".deleted") {
+			os.Remove(filepath.Join(dir, name))
+			continue
+		}
+		if !strings.HasSuffix(name, ".log") {
+			continue
+		}
+		base, err := strconv.ParseInt(strings.TrimSuffix(name, ".log"), 10, 64)
+		if err != nil || base < 0 {
+			continue
+		}
+		bases = append(bases, base)
+	}
+	sort.Slice(bases, func(i, j int) bool { return bases[i] < bases[j] })
+	return bases, nil
+}
+
+// Config returns the current configuration.
+func (l *Log) Config() Config { return *l.cfg.Load() }
+
+// SetConfig swaps the configuration; it applies to the next append and the
+// next retention or compaction pass.
+func (l *Log) SetConfig(c Config) { l.cfg.Store(&c) }
+
+// Dir is the partition directory.
+func (l *Log) Dir() string { return l.dir }
+
+// EndOffset is the log end offset: the offset the next record gets.
+func (l *Log) EndOffset() int64 {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.next
+}
+
+// StartOffset is the log start offset.
+func (l *Log) StartOffset() int64 {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.start
+}
+
+// Offsets returns the log start and end offsets together.
+func (l *Log) Offsets() (start, end int64) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.start, l.next
+}
+
+// DurableOffset is the recovery point: every offset below it is fsynced.
+func (l *Log) DurableOffset() int64 { return l.durable.Load() }
+
+// Size is the total bytes of all segments.
+func (l *Log) Size() int64 {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	var n int64
+	for _, s := range l.segments {
+		n += s.size
+	}
+	return n
+}
+
+// Append writes batches at the log end, stamping each with its base offset
+// and the leader epoch. It returns the first batch's base offset. The caller
+// has validated the batches (SplitBatches).
+func (l *Log) Append(batches []Batch, epoch int32) (int64, error) {
+	cfg := l.cfg.Load()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return 0, errors.New("log closed")
+	}
+	first := l.next
+	var records int64
+	for i := range batches {
+		b := &batches[i]
+		if err := l.maybeRoll(cfg, int64(len(b.Data)), b.Header.LastOffsetDelta); err != nil {
+			return 0, err
+		}
+		stamp(b.Data, l.next, epoch)
+		b.Header.BaseOffset, b.Header.LeaderEpoch = l.next, epoch
+		if err := l.active().appendBatch(b.Data, &b.Header, cfg.IndexIntervalBytes); err != nil {
+			return 0, err
+		}
+		l.next = b.Header.LastOffset() + 1
+		records += int64(b.Header.NumRecords)
+	}
+	l.appended.Add(records)
+	return first, nil
+}
+
+func (l *Log) active() *segment { return l.segments[len(l.segments)-1] }
+
+// maybeRoll starts a new segment when the next batch would overflow the
+// active one by size, age or relative offset.
+func (l *Log) maybeRoll(cfg *Config, size int64, lastDelta int32) error {
+	a := l.active()
+	if a.size == 0 {
+		return nil
+	}
+	// Index positions are 32-bit, as in Kafka (segment.bytes is an int).
+	full := a.size+size > min(cfg.SegmentBytes, math.MaxInt32)
+	old := cfg.SegmentMs > 0 && !a.firstAppend.IsZero() && time.Since(a.firstAppend) > time.Duration(cfg.SegmentMs)*time.Millisecond
+	overflow := l.next+int64(lastDelta)-a.base > math.MaxInt32
+	if !full && !old && !overflow {
+		return nil
+	}
+	return l.roll()
+}
+
+// roll closes the active segment's index and opens a new active segment at
+// the log end. The old segment is fsynced by the next Flush.
+func (l *Log) roll() error {
+	if err := l.active().writeIndexes(false); err != nil {
+		return err
+	}
+	seg, err := createSegment(l.dir, l.next)
+	if err != nil {
+		return err
+	}
+	l.segments = append(l.segments, seg)
+	l.dirDirty.Store(true)
+	return nil
+}
+
+// Roll forces a new segment (used by tests and by segment.ms checks).
+func (l *Log) Roll() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.active().size == 0 {
+		return nil
+	}
+	return l.roll()
+}
+
+// UnsyncedRecords counts records appended since the last Flush.
+func (l *Log) UnsyncedRecords() int64 { return l.appended.Load() - l.flushed.Load() }
+
+// Flush fsyncs every segment holding unsynced bytes and advances the durable
+// offset to the log end seen when it started. It is safe to call from any
+// goroutine; appends continue while it runs.
+func (l *Log) Flush() error {
+	type job struct {
+		seg  *segment
+		size int64
+	}
+	l.mu.RLock()
+	end := l.next
+	// Appends count records under the write lock, so this count matches
+	// end; records appended after it stay unsynced for the next flush.
+	appended := l.appended.Load()
+	var jobs []job
+	for _, s := range l.segments {
+		if s.synced < s.size {
+			jobs = append(jobs, job{s, s.size})
+		}
+	}
+	l.mu.RUnlock()
+	for _, j := range jobs {
+		if err := j.seg.f.Sync(); err != nil {
+			return fmt.Errorf("fsync segment %d: %w", j.seg.base, err)
+		}
+	}
+	if l.dirDirty.Swap(false) {
+		if err := syncDir(l.dir); err != nil {
+			l.dirDirty.Store(true)
+			return err
+		}
+	}
+	storeMax(&l.flushed, appended)
+	l.mu.Lock()
+	for _, j := range jobs {
+		if j.size > j.seg.synced {
+			j.seg.synced = j.size
+		}
+	}
+	l.mu.Unlock()
+	storeMax(&l.durable, end)
+	return nil
+}
+
+// storeMax raises v to n unless it is already at or past it.
+func storeMax(v *atomic.Int64, n int64) {
+	for {
+		d := v.Load()
+		if n <= d || v.CompareAndSwap(d, n) {
+			return
+		}
+	}
+}
+
+// Close flushes the log and writes the active segment's indexes.
+func (l *Log) Close() error {
+	err := l.Flush()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return nil
+	}
+	l.closed = true
+	for _, s := range l.segments {
+		if ierr := s.writeIndexes(true); ierr != nil && err == nil {
+			err = ierr
+		}
+	}
+	l.closeFiles()
+	return err
+}
+
+// syncDir fsyncs a directory so that file creations, renames and removals
+// in it survive a crash.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("open dir for fsync: %w", err)
+	}
+	err = d.Sync()
+	d.Close()
+	if err != nil {
+		return fmt.Errorf("fsync dir %s: %w", dir, err)
+	}
+	return nil
+}
+
+func (l *Log) closeFiles() {
+	for _, s := range l.segments {
+		s.f.Close()
+	}
+}
+
+// Remove closes the log and deletes its directory (topic deletion).
+func (l *Log) Remove() error {
+	l.mu.Lock()
+	l.closed = true
+	l.closeFiles()
+	l.mu.Unlock()
+	return os.RemoveAll(l.dir)
+}

@@ -1,0 +1,157 @@
+package broker
+
+import (
+	"errors"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluice-io/sluice/broker/commitlog"
+)
+
+// Fetch: v4-12
+//
+// Serves whole batches straight from segment files with sendfile (see
+// sendfile.go), up to the high watermark, honouring max_bytes and the
+// per-partition limits (the first batch is always served whole, KIP-74).
+// When fewer than min_bytes are available the request long-polls up to
+// max_wait_ms and is woken by appends. read_committed stops at the last
+// stable offset.
+//
+// Not yet: fetch sessions (KIP-227; every answer has session id 0, so
+// clients send full requests), follower fetches, preferred read replicas,
+// aborted-transaction lists (no transactions until the transactions issue).
+
+func init() { register(1, 4, 12, handleFetch) }
+
+func handleFetch(b *Broker, r *request) (*reply, error) {
+	req := r.kreq.(*kmsg.FetchRequest)
+	rep := &reply{}
+	resp, files, n, final := b.fetchOnce(r, req)
+	rep.resp, rep.files = resp, files
+	if final || n >= int64(req.MinBytes) || req.MaxWaitMillis <= 0 {
+		return rep, nil
+	}
+	rep.ready = func() { b.longPoll(r, req, rep) }
+	return rep, nil
+}
+
+// longPoll waits until min_bytes are available, max_wait_ms passes or the
+// broker closes, then fills rep with the final answer.
+func (b *Broker) longPoll(r *request, req *kmsg.FetchRequest, rep *reply) {
+	wake := make(chan struct{}, 1)
+	var watched []*partition
+	for _, rt := range req.Topics {
+		for _, rp := range rt.Partitions {
+			if p := b.partition(rt.Topic, rp.Partition); p != nil {
+				p.watch(wake, true)
+				watched = append(watched, p)
+			}
+		}
+	}
+	defer func() {
+		for _, p := range watched {
+			p.watch(wake, false)
+		}
+	}()
+	timer := time.NewTimer(time.Duration(req.MaxWaitMillis) * time.Millisecond)
+	defer timer.Stop()
+	for {
+		resp, files, n, final := b.fetchOnce(r, req)
+		rep.resp, rep.files = resp, files
+		if final || n >= int64(req.MinBytes) {
+			return
+		}
+		select {
+		case <-wake:
+		case <-timer.C:
+			rep.resp, rep.files, _, _ = b.fetchOnce(r, req)
+			return
+		case <-b.closing:
+			return
+		}
+	}
+}
+
+// fetchOnce builds a fetch response from what is available now. n counts
+// record bytes; final reports an error that makes waiting pointless.
+func (b *Broker) fetchOnce(r *request, req *kmsg.FetchRequest) (resp *kmsg.FetchResponse, files []fileRange, n int64, final bool) {
+	resp = req.ResponseKind().(*kmsg.FetchResponse)
+	resp.SetVersion(r.version)
+	remaining := int64(req.MaxBytes)
+	if r.version < 3 || remaining <= 0 {
+		remaining = 1<<31 - 1
+	}
+	for _, rt := range req.Topics {
+		st := kmsg.NewFetchResponseTopic()
+		st.Topic = rt.Topic
+		st.Partitions = make([]kmsg.FetchResponseTopicPartition, len(rt.Partitions))
+		for i, rp := range rt.Partitions {
+			sp := &st.Partitions[i]
+			sp.Default()
+			sp.Partition = rp.Partition
+			if req.IsolationLevel == 1 {
+				sp.AbortedTransactions = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
+			}
+			slice, code := b.fetchPartition(rt.Topic, req, &rp, sp, min(int64(rp.PartitionMaxBytes), remaining), n == 0)
+			sp.ErrorCode = code
+			if code != 0 {
+				final = true // the client must act before data can come
+			}
+			if slice.Size == 0 {
+				sp.RecordBatches = []byte{}
+				continue
+			}
+			marker := r.conn.markers.next()
+			sp.RecordBatches = marker
+			files = append(files, fileRange{marker: marker, file: slice.File, pos: slice.Pos, size: slice.Size})
+			n += slice.Size
+			remaining -= slice.Size
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	b.metrics.bytesOut.Add(float64(n))
+	return resp, files, n, final
+}
+
+// fetchPartition reads one partition; it fills the offsets of sp and
+// returns the slice to send and the partition's error code.
+func (b *Broker) fetchPartition(topicName string, req *kmsg.FetchRequest, rp *kmsg.FetchRequestTopicPartition, sp *kmsg.FetchResponseTopicPartition, limit int64, first bool) (commitlog.Slice, int16) {
+	p := b.partition(topicName, rp.Partition)
+	if p == nil {
+		return commitlog.Slice{}, kerr.UnknownTopicOrPartition.Code
+	}
+	if code := checkLeaderEpoch(p, rp.CurrentLeaderEpoch); code != 0 {
+		return commitlog.Slice{}, code
+	}
+	hw := p.highWatermark()
+	start := p.log.StartOffset()
+	sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = hw, hw, start
+	if limit <= 0 && !first {
+		return commitlog.Slice{}, 0
+	}
+	slice, err := p.log.Read(rp.FetchOffset, hw, max(limit, 0), first)
+	switch {
+	case errors.Is(err, commitlog.ErrOffsetOutOfRange):
+		return commitlog.Slice{}, kerr.OffsetOutOfRange.Code
+	case err != nil:
+		b.logger.Error("fetch read failed", "topic", topicName, "partition", rp.Partition, "offset", rp.FetchOffset, "err", err)
+		return commitlog.Slice{}, kerr.KafkaStorageError.Code
+	}
+	return slice, 0
+}
+
+// checkLeaderEpoch compares a client's current leader epoch (KIP-320; -1
+// means unknown) with the partition's.
+func checkLeaderEpoch(p *partition, clientEpoch int32) int16 {
+	epoch := p.epoch.Load()
+	switch {
+	case clientEpoch < 0 || clientEpoch == epoch:
+		return 0
+	case clientEpoch < epoch:
+		return kerr.FencedLeaderEpoch.Code
+	default:
+		return kerr.UnknownLeaderEpoch.Code
+	}
+}

@@ -1,0 +1,149 @@
+package broker
+
+import (
+	"errors"
+	"math"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluice-io/sluice/broker/commitlog"
+)
+
+// Produce: v0-11 advertised, v3-11 served
+//
+// Min version 0 is advertised because librdkafka before 2.11.1 turns
+// compression off against brokers that do not (KAFKA-NOTES.md); v0-2
+// requests (message formats 0 and 1) are answered UNSUPPORTED_VERSION, as
+// Kafka 4 does. Batches are validated (lengths, magic 2, CRC-32C, size
+// against max.message.bytes, timestamps) and stored as produced. acks=all is
+// answered once the batches are fsynced, group-committed with every other
+// producer and partition waiting at the same time; acks=1 after the append;
+// acks=0 gets no response.
+//
+// Not yet: idempotent sequence checks and transactions (later issue),
+// recompression to a topic's compression.type, key checks on compacted topics.
+
+func init() { register(0, 0, 11, handleProduce) }
+
+func handleProduce(b *Broker, r *request) (*reply, error) {
+	req := r.kreq.(*kmsg.ProduceRequest)
+	resp := req.ResponseKind().(*kmsg.ProduceResponse)
+	type pending struct {
+		sp   *kmsg.ProduceResponseTopicPartition
+		done <-chan error
+	}
+	var waits []pending
+	now := time.Now().UnixMilli()
+	for _, rt := range req.Topics {
+		st := kmsg.NewProduceResponseTopic()
+		st.Topic = rt.Topic
+		st.Partitions = make([]kmsg.ProduceResponseTopicPartition, len(rt.Partitions))
+		for i, rp := range rt.Partitions {
+			sp := &st.Partitions[i]
+			sp.Default()
+			sp.Partition = rp.Partition
+			var code int16
+			switch {
+			case r.version < 3:
+				code = kerr.UnsupportedVersion.Code
+			case req.Acks != -1 && req.Acks != 0 && req.Acks != 1:
+				code = kerr.InvalidRequiredAcks.Code
+			default:
+				var sync bool
+				var p *partition
+				p, code, sync = b.produceTo(rt.Topic, rp.Partition, rp.Records, now, sp)
+				if code == 0 && (req.Acks == -1 || sync) {
+					waits = append(waits, pending{sp, b.flusher.Sync(p.log, p.log.EndOffset())})
+				}
+			}
+			if code != 0 {
+				sp.ErrorCode = code
+				sp.BaseOffset = -1
+				b.metrics.produceErrors.WithLabelValues(kerr.ErrorForCode(code).Error()).Inc()
+			}
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	if req.Acks == 0 {
+		return &reply{none: true}, nil
+	}
+	if len(waits) == 0 {
+		return done(resp)
+	}
+	return &reply{resp: resp, ready: func() {
+		for _, w := range waits {
+			if err := <-w.done; err != nil {
+				b.logger.Error("fsync failed", "err", err)
+				w.sp.ErrorCode = kerr.KafkaStorageError.Code
+			}
+		}
+	}}, nil
+}
+
+// produceTo validates and appends one partition's record set. sync reports
+// that flush.messages asks for an fsync before answering.
+func (b *Broker) produceTo(topicName string, idx int32, records []byte, now int64, sp *kmsg.ProduceResponseTopicPartition) (p *partition, code int16, sync bool) {
+	p = b.partition(topicName, idx)
+	if p == nil {
+		return nil, kerr.UnknownTopicOrPartition.Code, false
+	}
+	s := p.t.settings.Load()
+	if len(records) == 0 {
+		return p, kerr.InvalidRecord.Code, false
+	}
+	var batches []commitlog.Batch
+	var n int64
+	err := commitlog.SplitBatches(records, func(data []byte, h commitlog.Header) error {
+		switch {
+		case h.Size() > s.maxMessageBytes:
+			return kerr.MessageTooLarge
+		case h.IsControl():
+			return kerr.InvalidRecord
+		case h.NumRecords == 0 || int64(h.LastOffsetDelta)+1 != int64(h.NumRecords):
+			return kerr.InvalidRecord
+		}
+		if s.logAppendTime {
+			commitlog.SetLogAppendTime(data, now)
+		} else if !s.timestampOK(&h, now) {
+			return kerr.InvalidTimestamp
+		}
+		batches = append(batches, commitlog.Batch{Data: data, Header: h})
+		n += int64(h.NumRecords)
+		return nil
+	})
+	if err != nil {
+		var ke *kerr.Error
+		switch {
+		case errors.As(err, &ke):
+			return p, ke.Code, false
+		case errors.Is(err, commitlog.ErrUnsupportedMag):
+			return p, kerr.UnsupportedForMessageFormat.Code, false
+		default:
+			return p, kerr.CorruptMessage.Code, false
+		}
+	}
+	base, err := p.log.Append(batches, p.epoch.Load())
+	if err != nil {
+		b.logger.Error("append failed", "topic", topicName, "partition", idx, "err", err)
+		return p, kerr.KafkaStorageError.Code, false
+	}
+	p.notify()
+	b.metrics.messagesIn.Add(float64(n))
+	b.metrics.bytesIn.Add(float64(len(records)))
+	sp.BaseOffset = base
+	sp.LogStartOffset = p.log.StartOffset()
+	if s.logAppendTime {
+		sp.LogAppendTime = now
+	}
+	return p, 0, p.log.UnsyncedRecords() >= s.flushMessages
+}
+
+// timestampOK applies message.timestamp.before.max.ms and
+// message.timestamp.after.max.ms to a CreateTime batch.
+func (s *topicSettings) timestampOK(h *commitlog.Header, now int64) bool {
+	tooOld := s.beforeMaxMs < now && h.BaseTimestamp < now-s.beforeMaxMs
+	tooNew := s.afterMaxMs < math.MaxInt64-now && h.MaxTimestamp > now+s.afterMaxMs
+	return !tooOld && !tooNew
+}

@@ -1,0 +1,70 @@
+package broker
+
+import (
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// ApplySetting sets one broker-level config by its Kafka name. Settings the
+// broker itself uses become Config fields; the topic defaults
+// (log.retention.ms, message.max.bytes, ...) are validated like the topic
+// configs they supply and kept in Settings.
+func (c *Config) ApplySetting(name, value string) error {
+	atoi := func() (int64, error) {
+		n, err := strconv.ParseInt(value, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("%q is not a number", value)
+		}
+		return n, nil
+	}
+	ms := func(dst *time.Duration) error {
+		n, err := atoi()
+		if err == nil && n <= 0 {
+			err = fmt.Errorf("must be positive")
+		}
+		*dst = time.Duration(n) * time.Millisecond
+		return err
+	}
+	switch name {
+	case "auto.create.topics.enable":
+		v, err := strconv.ParseBool(value)
+		c.AutoCreateTopics = v
+		return err
+	case "num.partitions":
+		n, err := atoi()
+		if err == nil && (n < 1 || n > 1<<20) {
+			err = fmt.Errorf("must be between 1 and %d", 1<<20)
+		}
+		c.NumPartitions = int32(n)
+		return err
+	case "socket.request.max.bytes":
+		n, err := atoi()
+		if err == nil && (n < 1024 || n > 1<<31-1) {
+			err = fmt.Errorf("must be between 1024 and %d", 1<<31-1)
+		}
+		c.SocketRequestMaxBytes = int32(n)
+		return err
+	case "log.retention.check.interval.ms":
+		return ms(&c.RetentionCheckInterval)
+	case "log.cleaner.backoff.ms":
+		return ms(&c.CleanerBackoff)
+	case "log.flush.offset.checkpoint.interval.ms":
+		return ms(&c.CheckpointInterval)
+	case "log.flush.scheduler.interval.ms":
+		return ms(&c.FlushSchedulerInterval)
+	}
+	for _, d := range topicConfigs {
+		if d.brokerKey == name {
+			if err := d.validate(value); err != nil {
+				return err
+			}
+			if c.Settings == nil {
+				c.Settings = map[string]string{}
+			}
+			c.Settings[name] = value
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown broker config %q", name)
+}

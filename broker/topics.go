@@ -1,0 +1,284 @@
+package broker
+
+import (
+	"encoding/base64"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sluice-io/sluice/broker/commitlog"
+	"github.com/sluice-io/sluice/broker/meta"
+)
+
+// topic is the broker's live view of one topic: its partitions' logs and
+// its effective configs, kept in step with the metadata store by reconcile.
+type topic struct {
+	name     string
+	id       [16]byte
+	internal bool
+	parts    []*partition // guarded by Broker.mu
+	view     atomic.Pointer[topicView]
+	settings atomic.Pointer[topicSettings]
+}
+
+// topicSettings are the configs the produce path reads, parsed once.
+type topicSettings struct {
+	maxMessageBytes int64
+	logAppendTime   bool
+	flushMessages   int64
+	flushMs         int64
+	compact         bool
+	beforeMaxMs     int64
+	afterMaxMs      int64
+}
+
+func newSettings(v topicView) *topicSettings {
+	return &topicSettings{
+		maxMessageBytes: v.long("max.message.bytes"),
+		logAppendTime:   v.str("message.timestamp.type") == "LogAppendTime",
+		flushMessages:   v.long("flush.messages"),
+		flushMs:         v.long("flush.ms"),
+		compact:         strings.Contains(v.str("cleanup.policy"), "compact"),
+		beforeMaxMs:     v.long("message.timestamp.before.max.ms"),
+		afterMaxMs:      v.long("message.timestamp.after.max.ms"),
+	}
+}
+
+// partition is one partition replica led by this broker.
+type partition struct {
+	t     *topic
+	index int32
+	log   *commitlog.Log
+	epoch atomic.Int32
+
+	lastFlush atomic.Int64 // unix ms of the last flush, for flush.ms
+
+	waitMu  sync.Mutex
+	waiters map[chan struct{}]struct{} // fetches long-polling this partition
+}
+
+// highWatermark is the offset below which records are visible to consumers.
+// A single replica's ISR is itself, so it is the log end offset.
+func (p *partition) highWatermark() int64 { return p.log.EndOffset() }
+
+// notify wakes the fetches waiting on this partition.
+func (p *partition) notify() {
+	p.waitMu.Lock()
+	for ch := range p.waiters {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+	p.waitMu.Unlock()
+}
+
+func (p *partition) watch(ch chan struct{}, on bool) {
+	p.waitMu.Lock()
+	if on {
+		if p.waiters == nil {
+			p.waiters = map[chan struct{}]struct{}{}
+		}
+		p.waiters[ch] = struct{}{}
+	} else {
+		delete(p.waiters, ch)
+	}
+	p.waitMu.Unlock()
+}
+
+// topicByName returns the live topic or nil.
+func (b *Broker) topicByName(name string) *topic {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	return b.topics[name]
+}
+
+// partition returns a live partition or nil.
+func (b *Broker) partition(name string, idx int32) *partition {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	t := b.topics[name]
+	if t == nil || idx < 0 || int(idx) >= len(t.parts) {
+		return nil
+	}
+	return t.parts[idx]
+}
+
+// allPartitions snapshots every live partition.
+func (b *Broker) allPartitions() []*partition {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	var out []*partition
+	for _, t := range b.topics {
+		out = append(out, t.parts...)
+	}
+	return out
+}
+
+func partitionDir(dataDir, topic string, idx int32) string {
+	return filepath.Join(dataDir, fmt.Sprintf("%s-%d", topic, idx))
+}
+
+// reconcile brings the open topics and partitions in line with the metadata
+// store: opens new partitions, applies config changes, removes deleted
+// topics. It is idempotent and runs after every metadata change.
+func (b *Broker) reconcile() error {
+	b.reconcMu.Lock()
+	defer b.reconcMu.Unlock()
+	want := b.meta.Topics()
+	seen := make(map[string]bool, len(want))
+	var firstErr error
+	for _, mt := range want {
+		seen[mt.Name] = true
+		if err := b.reconcileTopic(mt); err != nil && firstErr == nil {
+			firstErr = err
+		}
+	}
+	b.mu.Lock()
+	var gone []*topic
+	for name, t := range b.topics {
+		if !seen[name] {
+			gone = append(gone, t)
+			delete(b.topics, name)
+		}
+	}
+	b.mu.Unlock()
+	for _, t := range gone {
+		b.removeTopicLogs(t)
+	}
+	return firstErr
+}
+
+func (b *Broker) reconcileTopic(mt meta.Topic) error {
+	t := b.topicByName(mt.Name)
+	if t != nil && t.id != mt.ID {
+		// Deleted and re-created under the same name.
+		b.mu.Lock()
+		delete(b.topics, mt.Name)
+		b.mu.Unlock()
+		b.removeTopicLogs(t)
+		t = nil
+	}
+	if t == nil {
+		t = &topic{name: mt.Name, id: mt.ID, internal: mt.Internal}
+	}
+	view := topicView{explicit: mt.Configs, broker: b.cfg.Settings}
+	old := t.view.Swap(&view)
+	t.settings.Store(newSettings(view))
+	logCfg := view.logConfig()
+
+	b.mu.RLock()
+	have := len(t.parts)
+	b.mu.RUnlock()
+	opened, err := b.openPartitions(t, have, len(mt.Partitions), logCfg)
+	b.mu.Lock()
+	t.parts = append(t.parts, opened...)
+	b.topics[mt.Name] = t
+	parts := t.parts
+	b.mu.Unlock()
+	for i, p := range parts {
+		if i < len(mt.Partitions) {
+			p.epoch.Store(mt.Partitions[i].LeaderEpoch)
+		}
+		if old != nil && i < have {
+			p.log.SetConfig(logCfg)
+		}
+	}
+	return err
+}
+
+// openPartitions opens partitions [from, to) of t in parallel (start-up with
+// thousands of partitions is bounded by this).
+func (b *Broker) openPartitions(t *topic, from, to int, cfg commitlog.Config) ([]*partition, error) {
+	if to <= from {
+		return nil, nil
+	}
+	out := make([]*partition, to-from)
+	errs := make([]error, to-from)
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 8)
+	for i := from; i < to; i++ {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func(i int) {
+			defer func() { <-sem; wg.Done() }()
+			out[i-from], errs[i-from] = b.openPartition(t, int32(i), cfg)
+		}(i)
+	}
+	wg.Wait()
+	var good []*partition
+	for i, p := range out {
+		if errs[i] != nil {
+			return good, errs[i]
+		}
+		good = append(good, p)
+	}
+	return good, nil
+}
+
+func (b *Broker) openPartition(t *topic, idx int32, cfg commitlog.Config) (*partition, error) {
+	dir := partitionDir(b.cfg.DataDir, t.name, idx)
+	fresh, err := checkPartitionMetadata(dir, t.id)
+	if err != nil {
+		return nil, err
+	}
+	key := filepath.Base(dir)
+	recovery, start := b.recovered[key], b.started[key]
+	if fresh {
+		recovery, start = 0, 0 // checkpoint entries belong to an older topic
+	}
+	l, err := commitlog.Open(dir, cfg, recovery, start, b.logger)
+	if err != nil {
+		return nil, fmt.Errorf("open partition %s: %w", key, err)
+	}
+	p := &partition{t: t, index: idx, log: l}
+	p.lastFlush.Store(time.Now().UnixMilli())
+	return p, nil
+}
+
+// checkPartitionMetadata writes Kafka's partition.metadata (the topic id)
+// in a new partition directory, and clears a directory left by an earlier
+// topic of the same name. fresh reports a directory made now.
+func checkPartitionMetadata(dir string, id [16]byte) (fresh bool, err error) {
+	path := filepath.Join(dir, "partition.metadata")
+	want := fmt.Sprintf("version: 0\ntopic_id: %s\n", base64.RawURLEncoding.EncodeToString(id[:]))
+	if got, err := os.ReadFile(path); err == nil {
+		if string(got) == want {
+			return false, nil
+		}
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		return false, fmt.Errorf("remove stale partition dir: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return false, fmt.Errorf("create partition dir: %w", err)
+	}
+	return true, writeFileSync(path, []byte(want))
+}
+
+func (b *Broker) removeTopicLogs(t *topic) {
+	for _, p := range t.parts {
+		if err := p.log.Remove(); err != nil {
+			b.logger.Warn("remove partition", "topic", t.name, "partition", p.index, "err", err)
+		}
+		p.notify()
+	}
+}
+
+// closeLogs flushes and closes every log and writes the checkpoints.
+func (b *Broker) closeLogs() error {
+	var first error
+	for _, p := range b.allPartitions() {
+		if err := p.log.Close(); err != nil && first == nil {
+			first = err
+		}
+	}
+	if err := b.writeCheckpoints(); err != nil && first == nil {
+		first = err
+	}
+	return first
+}

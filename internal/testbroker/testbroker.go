@@ -1,0 +1,62 @@
+// Package testbroker starts a Sluice broker in-process for tests, on a
+// random loopback port with its data in a temporary directory.
+package testbroker
+
+import (
+	"io"
+	"log/slog"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/sluice-io/sluice/broker"
+)
+
+// Start runs a broker for the test's lifetime. mod may adjust the config.
+func Start(t testing.TB, mod ...func(*broker.Config)) *broker.Broker {
+	t.Helper()
+	cfg := Config(t.TempDir())
+	for _, m := range mod {
+		m(&cfg)
+	}
+	return StartConfig(t, cfg)
+}
+
+// Config is the test default: auto-created topics, in-memory raft.
+func Config(dir string) broker.Config {
+	level := slog.LevelWarn
+	if os.Getenv("SLUICE_TEST_LOG") != "" {
+		level = slog.LevelDebug
+	}
+	var out io.Writer = os.Stderr
+	return broker.Config{
+		DataDir:          dir,
+		KafkaAddr:        "127.0.0.1:0",
+		NodeID:           1,
+		AutoCreateTopics: true,
+		NumPartitions:    1,
+		Logger:           slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: level})),
+	}
+}
+
+// StartConfig runs a broker with exactly cfg until the test ends.
+func StartConfig(t testing.TB, cfg broker.Config) *broker.Broker {
+	t.Helper()
+	b, err := broker.New(cfg)
+	if err != nil {
+		t.Fatalf("start broker: %v", err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- b.Serve() }()
+	t.Cleanup(func() {
+		if err := b.Close(); err != nil {
+			t.Errorf("close broker: %v", err)
+		}
+		select {
+		case <-served:
+		case <-time.After(10 * time.Second):
+			t.Errorf("broker Serve did not return after Close")
+		}
+	})
+	return b
+}
