@@ -84,7 +84,9 @@ func snapshot(t *testing.T, ctx context.Context, adm *kadm.Client) string {
 		t.Fatal(err)
 	}
 	var lines []string
-	ends.Each(func(o kadm.ListedOffset) { lines = append(lines, fmt.Sprintf("end %s/%d=%d\n", o.Topic, o.Partition, o.Offset)) })
+	ends.Each(func(o kadm.ListedOffset) {
+		lines = append(lines, fmt.Sprintf("end %s/%d=%d\n", o.Topic, o.Partition, o.Offset))
+	})
 	sort.Strings(lines)
 	b.WriteString(strings.Join(lines, ""))
 	cfgs, err := adm.DescribeTopicConfigs(ctx, details.Names()...)
