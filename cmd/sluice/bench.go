@@ -51,6 +51,7 @@ func benchCmd(g *globals) *cobra.Command {
 	f.DurationVar(&cfg.Linger, "linger", 5*time.Millisecond, "producer linger")
 	f.Int32Var(&cfg.BatchBytes, "batch-bytes", 1<<20, "maximum record batch size in bytes")
 	f.IntVar(&cfg.Rate, "rate", 0, "cap on records per second (0: as fast as possible)")
+	f.BoolVar(&cfg.Idempotent, "idempotent", false, "use the idempotent producer (acks=all)")
 
 	cons := &cobra.Command{
 		Use:   "consume",

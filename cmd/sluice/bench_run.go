@@ -27,6 +27,7 @@ type benchConfig struct {
 	RecordSize  int           // value bytes per record (produce)
 	Acks        string        // all, 1 or 0 (produce)
 	Compression string        // none, gzip, snappy, lz4, zstd (produce)
+	Idempotent  bool          // keep franz-go's idempotent producer (acks=all only)
 	Partitions  int32         // partitions when the topic is created
 	Producers   int           // concurrent kgo clients (produce)
 	Linger      time.Duration // kgo.ProducerLinger
@@ -96,9 +97,9 @@ func runProduceBench(ctx context.Context, cfg benchConfig) (benchResult, error) 
 		return res, err
 	}
 	inflight := 1
-	if cfg.Acks != "all" && cfg.Acks != "-1" {
+	if !cfg.Idempotent {
 		inflight = 5 // the Java producer's default without idempotence
-		opts = append(opts, kgo.MaxProduceRequestsInflightPerBroker(inflight))
+		opts = append(opts, kgo.DisableIdempotentWrite(), kgo.MaxProduceRequestsInflightPerBroker(inflight))
 	}
 	perBatch := int(cfg.BatchBytes)/max(cfg.RecordSize, 1) + 1
 	perProducer := (cfg.Records + cfg.Producers - 1) / cfg.Producers
