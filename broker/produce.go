@@ -20,10 +20,10 @@ import (
 // against max.message.bytes, timestamps) and stored as produced. acks=all is
 // answered once the batches are fsynced, group-committed with every other
 // producer and partition waiting at the same time; acks=1 after the append;
-// acks=0 gets no response.
+// acks=0 gets no response. Compacted topics refuse records without keys.
 //
 // Not yet: idempotent sequence checks and transactions (later issue),
-// recompression to a topic's compression.type, key checks on compacted topics.
+// recompression to a topic's compression.type.
 
 func init() { register(0, 0, 11, handleProduce) }
 
@@ -104,6 +104,11 @@ func (b *Broker) produceTo(topicName string, idx int32, records []byte, now int6
 		case h.NumRecords == 0 || int64(h.LastOffsetDelta)+1 != int64(h.NumRecords):
 			return kerr.InvalidRecord
 		}
+		if s.compact && !h.IsControl() {
+			if err := requireKeys(data); err != nil {
+				return err
+			}
+		}
 		if s.logAppendTime {
 			commitlog.SetLogAppendTime(data, now)
 		} else if !s.timestampOK(&h, now) {
@@ -146,4 +151,20 @@ func (s *topicSettings) timestampOK(h *commitlog.Header, now int64) bool {
 	tooOld := s.beforeMaxMs < now && h.BaseTimestamp < now-s.beforeMaxMs
 	tooNew := s.afterMaxMs < math.MaxInt64-now && h.MaxTimestamp > now+s.afterMaxMs
 	return !tooOld && !tooNew
+}
+
+// requireKeys rejects records without a key on compacted topics, as Kafka
+// does: compaction could never remove them. This is the one place produce
+// looks inside (and so decompresses) a batch.
+func requireKeys(batch []byte) error {
+	recs, err := commitlog.DecodeRecords(batch)
+	if err != nil {
+		return kerr.CorruptMessage
+	}
+	for _, r := range recs {
+		if r.Key == nil {
+			return kerr.InvalidRecord
+		}
+	}
+	return nil
 }
