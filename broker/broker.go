@@ -29,9 +29,10 @@ type Config struct {
 	RaftAddr       string // metadata quorum transport; "" runs raft in memory (tests)
 	NodeID         int32
 
-	AutoCreateTopics      bool  // auto.create.topics.enable
-	NumPartitions         int32 // num.partitions
-	SocketRequestMaxBytes int32 // socket.request.max.bytes
+	AutoCreateTopics      bool          // auto.create.topics.enable
+	NumPartitions         int32         // num.partitions
+	SocketRequestMaxBytes int32         // socket.request.max.bytes
+	ConnectionsMaxIdle    time.Duration // connections.max.idle.ms: idle client connections are closed
 
 	// Static broker configs (log.retention.ms, message.max.bytes, ...) that
 	// supply topic defaults and appear in DescribeConfigs for the broker.
@@ -52,6 +53,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.SocketRequestMaxBytes <= 0 {
 		c.SocketRequestMaxBytes = 100 << 20
+	}
+	if c.ConnectionsMaxIdle <= 0 {
+		c.ConnectionsMaxIdle = 10 * time.Minute
 	}
 	if c.RetentionCheckInterval <= 0 {
 		c.RetentionCheckInterval = 5 * time.Minute

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"runtime/debug"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kbin"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -76,6 +77,7 @@ func (cc *conn) readLoop() error {
 	r := bufio.NewReaderSize(cc.c, 64<<10)
 	var size [4]byte
 	for {
+		cc.c.SetReadDeadline(time.Now().Add(cc.b.cfg.ConnectionsMaxIdle))
 		if _, err := io.ReadFull(r, size[:]); err != nil {
 			return err
 		}

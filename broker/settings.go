@@ -45,6 +45,8 @@ func (c *Config) ApplySetting(name, value string) error {
 		}
 		c.SocketRequestMaxBytes = int32(n)
 		return err
+	case "connections.max.idle.ms":
+		return ms(&c.ConnectionsMaxIdle)
 	case "log.retention.check.interval.ms":
 		return ms(&c.RetentionCheckInterval)
 	case "log.cleaner.backoff.ms":

@@ -30,8 +30,12 @@ func (a *hclogAdapter) Log(level hclog.Level, msg string, args ...any) {
 		return
 	}
 	sl := slog.LevelWarn
-	if level >= hclog.Error {
+	switch {
+	case level >= hclog.Error:
 		sl = slog.LevelError
+	case msg == "heartbeat timeout reached, starting election":
+		// Every start of a node begins with this warning; it is routine.
+		sl = slog.LevelInfo
 	}
 	a.l.Log(context.Background(), sl, msg, append([]any{"component", a.name}, args...)...)
 }
