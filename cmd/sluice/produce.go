@@ -98,7 +98,8 @@ func produceCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			opts = append(opts, copt, kgo.DefaultProduceTopic(topic), kgo.RecordDeliveryTimeout(timeout))
+			opts = append(opts, copt, kgo.DefaultProduceTopic(topic), kgo.RecordDeliveryTimeout(timeout),
+				kgo.AllowAutoTopicCreation()) // like kcat and the Java producer: the broker decides
 			if partition >= 0 {
 				opts = append(opts, kgo.RecordPartitioner(kgo.ManualPartitioner()))
 			}
