@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"errors"
 	"math"
 	"time"
 
@@ -90,45 +89,15 @@ func (b *Broker) produceTo(topicName string, idx int32, records []byte, now int6
 		return nil, kerr.UnknownTopicOrPartition.Code, false
 	}
 	s := p.t.settings.Load()
-	if len(records) == 0 {
-		return p, kerr.InvalidRecord.Code, false
+	h, code := validateBatch(records, s, now)
+	if code != 0 {
+		return p, code, false
 	}
-	var batches []commitlog.Batch
-	var n int64
-	err := commitlog.SplitBatches(records, func(data []byte, h commitlog.Header) error {
-		switch {
-		case h.Size() > s.maxMessageBytes:
-			return kerr.MessageTooLarge
-		case h.IsControl():
-			return kerr.InvalidRecord
-		case h.NumRecords == 0 || int64(h.LastOffsetDelta)+1 != int64(h.NumRecords):
-			return kerr.InvalidRecord
-		}
-		if s.compact && !h.IsControl() {
-			if err := requireKeys(data); err != nil {
-				return err
-			}
-		}
-		if s.logAppendTime {
-			commitlog.SetLogAppendTime(data, now)
-		} else if !s.timestampOK(&h, now) {
-			return kerr.InvalidTimestamp
-		}
-		batches = append(batches, commitlog.Batch{Data: data, Header: h})
-		n += int64(h.NumRecords)
-		return nil
-	})
-	if err != nil {
-		var ke *kerr.Error
-		switch {
-		case errors.As(err, &ke):
-			return p, ke.Code, false
-		case errors.Is(err, commitlog.ErrUnsupportedMag):
-			return p, kerr.UnsupportedForMessageFormat.Code, false
-		default:
-			return p, kerr.CorruptMessage.Code, false
-		}
+	if s.logAppendTime {
+		commitlog.SetLogAppendTime(records, now)
 	}
+	batches := []commitlog.Batch{{Data: records, Header: h}}
+	n := int64(h.NumRecords)
 	base, err := p.log.Append(batches, p.epoch.Load())
 	if err != nil {
 		b.logger.Error("append failed", "topic", topicName, "partition", idx, "err", err)
@@ -156,15 +125,41 @@ func (s *topicSettings) timestampOK(h *commitlog.Header, now int64) bool {
 // requireKeys rejects records without a key on compacted topics, as Kafka
 // does: compaction could never remove them. This is the one place produce
 // looks inside (and so decompresses) a batch.
-func requireKeys(batch []byte) error {
+func requireKeys(batch []byte) int16 {
 	recs, err := commitlog.DecodeRecords(batch)
 	if err != nil {
-		return kerr.CorruptMessage
+		return kerr.CorruptMessage.Code
 	}
 	for _, r := range recs {
 		if r.Key == nil {
-			return kerr.InvalidRecord
+			return kerr.InvalidRecord.Code
 		}
 	}
-	return nil
+	return 0
+}
+
+// validateBatch checks a partition's records field. From Produce v3 on it
+// must hold exactly one record batch of magic 2 (Kafka's validateRecords):
+// anything else is INVALID_RECORD, a CRC mismatch CORRUPT_MESSAGE.
+func validateBatch(records []byte, s *topicSettings, now int64) (commitlog.Header, int16) {
+	h, err := commitlog.ParseHeader(records)
+	if err != nil || h.Size() != int64(len(records)) {
+		return h, kerr.InvalidRecord.Code
+	}
+	if h.Size() > s.maxMessageBytes {
+		return h, kerr.MessageTooLarge.Code
+	}
+	if _, err := commitlog.Validate(records); err != nil {
+		return h, kerr.CorruptMessage.Code
+	}
+	switch {
+	case h.IsControl(), h.NumRecords == 0, int64(h.LastOffsetDelta)+1 != int64(h.NumRecords):
+		return h, kerr.InvalidRecord.Code
+	case !s.logAppendTime && !s.timestampOK(&h, now):
+		return h, kerr.InvalidTimestamp.Code
+	}
+	if s.compact {
+		return h, requireKeys(records)
+	}
+	return h, 0
 }
