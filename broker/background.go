@@ -74,7 +74,7 @@ func (b *Broker) scheduleFlushes() {
 func (b *Broker) enforceRetention() {
 	now := time.Now().UnixMilli()
 	for _, p := range b.allPartitions() {
-		n, err := shim(p.log).EnforceRetention(now)
+		n, err := p.log.EnforceRetention(now)
 		if err != nil {
 			b.logger.Error("retention", "topic", p.t.name, "partition", p.index, "err", err)
 		} else if n > 0 {
@@ -94,7 +94,7 @@ func (b *Broker) compactLogs() {
 			return
 		default:
 		}
-		if _, err := shim(p.log).Compact(now); err != nil {
+		if _, err := p.log.Compact(now); err != nil {
 			b.logger.Error("compaction", "topic", p.t.name, "partition", p.index, "err", err)
 		}
 	}

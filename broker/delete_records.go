@@ -38,7 +38,7 @@ func handleDeleteRecords(b *Broker, r *request) (*reply, error) {
 				if off == -1 {
 					off = hw
 				}
-				start, err := shim(p.log).DeleteRecordsBefore(off, hw)
+				start, err := p.log.DeleteRecordsBefore(off, hw)
 				switch {
 				case errors.Is(err, commitlog.ErrOffsetOutOfRange):
 					sp.ErrorCode = kerr.OffsetOutOfRange.Code

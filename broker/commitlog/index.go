@@ -45,6 +45,12 @@ func timeIndexPath(dir string, base int64) string { return segPath(dir, base, ".
 // writeIndexes writes both index files for a segment and, with sync, fsyncs
 // them.
 func writeIndexes(dir string, base int64, idx []indexEntry, sync bool) error {
+	return writeIndexFiles(indexPath(dir, base), timeIndexPath(dir, base), idx, sync)
+}
+
+// writeIndexFiles writes the .index and .timeindex contents for idx to the
+// given paths.
+func writeIndexFiles(offsetPath, timePath string, idx []indexEntry, sync bool) error {
 	ob := make([]byte, 0, 8*len(idx))
 	tb := make([]byte, 0, 12*len(idx))
 	lastTs := int64(-1 << 63)
@@ -57,10 +63,10 @@ func writeIndexes(dir string, base int64, idx []indexEntry, sync bool) error {
 			lastTs = e.maxTs
 		}
 	}
-	if err := writeFile(indexPath(dir, base), ob, sync); err != nil {
+	if err := writeFile(offsetPath, ob, sync); err != nil {
 		return err
 	}
-	return writeFile(timeIndexPath(dir, base), tb, sync)
+	return writeFile(timePath, tb, sync)
 }
 
 // readIndexes loads a segment's index files. Any inconsistency (missing

@@ -64,7 +64,8 @@ type Log struct {
 	flushed  atomic.Int64 // value of appended covered by the last completed fsync
 	dirDirty atomic.Bool  // segment files were created, renamed or removed since the last directory fsync
 
-	cleaning sync.Mutex // one compaction at a time (compact.go)
+	cleaning sync.Mutex  // one compaction at a time (compact.go)
+	lastPass compactMemo // guarded by cleaning
 }
 
 // Batch is one validated record batch to append, with its parsed header.
@@ -263,62 +264,6 @@ func (l *Log) Roll() error {
 	return l.roll()
 }
 
-// UnsyncedRecords counts records appended since the last Flush.
-func (l *Log) UnsyncedRecords() int64 { return l.appended.Load() - l.flushed.Load() }
-
-// Flush fsyncs every segment holding unsynced bytes and advances the durable
-// offset to the log end seen when it started. It is safe to call from any
-// goroutine; appends continue while it runs.
-func (l *Log) Flush() error {
-	type job struct {
-		seg  *segment
-		size int64
-	}
-	l.mu.RLock()
-	end := l.next
-	// Appends count records under the write lock, so this count matches
-	// end; records appended after it stay unsynced for the next flush.
-	appended := l.appended.Load()
-	var jobs []job
-	for _, s := range l.segments {
-		if s.synced < s.size {
-			jobs = append(jobs, job{s, s.size})
-		}
-	}
-	l.mu.RUnlock()
-	for _, j := range jobs {
-		if err := j.seg.f.Sync(); err != nil {
-			return fmt.Errorf("fsync segment %d: %w", j.seg.base, err)
-		}
-	}
-	if l.dirDirty.Swap(false) {
-		if err := syncDir(l.dir); err != nil {
-			l.dirDirty.Store(true)
-			return err
-		}
-	}
-	storeMax(&l.flushed, appended)
-	l.mu.Lock()
-	for _, j := range jobs {
-		if j.size > j.seg.synced {
-			j.seg.synced = j.size
-		}
-	}
-	l.mu.Unlock()
-	storeMax(&l.durable, end)
-	return nil
-}
-
-// storeMax raises v to n unless it is already at or past it.
-func storeMax(v *atomic.Int64, n int64) {
-	for {
-		d := v.Load()
-		if n <= d || v.CompareAndSwap(d, n) {
-			return
-		}
-	}
-}
-
 // Close flushes the log and writes the active segment's indexes.
 func (l *Log) Close() error {
 	err := l.Flush()
@@ -335,21 +280,6 @@ func (l *Log) Close() error {
 	}
 	l.closeFiles()
 	return err
-}
-
-// syncDir fsyncs a directory so that file creations, renames and removals
-// in it survive a crash.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("open dir for fsync: %w", err)
-	}
-	err = d.Sync()
-	d.Close()
-	if err != nil {
-		return fmt.Errorf("fsync dir %s: %w", dir, err)
-	}
-	return nil
 }
 
 func (l *Log) closeFiles() {

@@ -15,12 +15,13 @@ type Slice struct {
 	Size int64
 }
 
-// segmentFor returns the index of the segment that holds offset, or -1.
-// Callers hold l.mu.
+// segmentFor returns the index of the segment that serves offset: the one
+// holding it, or, when compaction removed it, the first later one with a
+// batch; -1 when offset is below the first segment. Callers hold l.mu.
 func (l *Log) segmentFor(offset int64) int {
 	i := sort.Search(len(l.segments), func(i int) bool { return l.segments[i].base > offset }) - 1
-	for i >= 0 && i < len(l.segments) && offset >= l.segments[i].next && i+1 < len(l.segments) {
-		i++ // offset falls in a gap left by compaction: the next segment serves it
+	for i >= 0 && i+1 < len(l.segments) && (offset >= l.segments[i].next || l.segments[i].size == 0) {
+		i++ // a gap left by compaction, or a segment it emptied
 	}
 	return i
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"time"
 )
 
 // recover opens the segments found on disk. Segments that end before the
@@ -88,12 +89,24 @@ func (l *Log) recover(bases []int64, recoveryPoint int64) error {
 		for _, later := range bases[i+1:] {
 			removeSegmentFiles(l.dir, later)
 		}
+		if i+1 < len(bases) {
+			// Were the removals lost in another crash, the old segments
+			// would come back after offsets reused by new appends.
+			if err := syncDir(l.dir); err != nil {
+				return err
+			}
+		}
 		break
 	}
 	for _, s := range l.segments {
 		if err := s.writeIndexes(false); err != nil {
 			return err
 		}
+	}
+	// The active segment's age for segment.ms counts from this start: its
+	// first append happened in an earlier run whose clock we do not keep.
+	if a := l.active(); a.size > 0 {
+		a.firstAppend = time.Now()
 	}
 	return nil
 }
