@@ -21,8 +21,10 @@ import (
 // producer and partition waiting at the same time; acks=1 after the append;
 // acks=0 gets no response. Compacted topics refuse records without keys.
 //
-// Not yet: idempotent sequence checks and transactions (later issue),
-// recompression to a topic's compression.type.
+// A topic whose compression.type names a codec gets its batches recompressed
+// to it, as Kafka does; "producer" (the default) stores them as they came.
+//
+// Not yet: idempotent sequence checks and transactions (later issue).
 
 func init() { register(0, 0, 11, handleProduce) }
 
@@ -92,6 +94,14 @@ func (b *Broker) produceTo(topicName string, idx int32, records []byte, now int6
 	h, code := validateBatch(records, s, now)
 	if code != 0 {
 		return p, code, false
+	}
+	if s.codec >= 0 && h.Compression() != s.codec {
+		out, err := commitlog.Recompress(records, s.codec)
+		if err != nil {
+			return p, kerr.CorruptMessage.Code, false
+		}
+		records = out
+		h, _ = commitlog.ParseHeader(records)
 	}
 	if s.logAppendTime {
 		commitlog.SetLogAppendTime(records, now)

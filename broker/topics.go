@@ -34,6 +34,7 @@ type topicSettings struct {
 	compact         bool
 	beforeMaxMs     int64
 	afterMaxMs      int64
+	codec           int8 // compression.type as a codec number; -1 keeps the producer's
 }
 
 func newSettings(v topicView) *topicSettings {
@@ -45,6 +46,7 @@ func newSettings(v topicView) *topicSettings {
 		compact:         strings.Contains(v.str("cleanup.policy"), "compact"),
 		beforeMaxMs:     v.long("message.timestamp.before.max.ms"),
 		afterMaxMs:      v.long("message.timestamp.after.max.ms"),
+		codec:           codecNumber(v.str("compression.type")),
 	}
 }
 
@@ -281,4 +283,21 @@ func (b *Broker) closeLogs() error {
 		first = err
 	}
 	return first
+}
+
+// codecNumber maps compression.type to the batch attribute codec.
+func codecNumber(name string) int8 {
+	switch strings.ToLower(name) {
+	case "uncompressed":
+		return 0
+	case "gzip":
+		return 1
+	case "snappy":
+		return 2
+	case "lz4":
+		return 3
+	case "zstd":
+		return 4
+	}
+	return -1 // producer
 }
