@@ -194,6 +194,11 @@ func (cc *conn) write(buf []byte, q *queued) ([]byte, error) {
 	}
 	buf = resp.AppendTo(buf)
 	if len(q.reply.files) > 0 {
+		var n int64
+		for _, f := range q.reply.files {
+			n += f.size
+		}
+		cc.b.metrics.bytesOut.Add(float64(n))
 		return buf, cc.sendWithFiles(buf, q.reply.files, resp.IsFlexible())
 	}
 	binary.BigEndian.PutUint32(buf, uint32(len(buf)-4))

@@ -111,7 +111,6 @@ func (b *Broker) fetchOnce(r *request, req *kmsg.FetchRequest) (resp *kmsg.Fetch
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
-	b.metrics.bytesOut.Add(float64(n))
 	return resp, files, n, final
 }
 

@@ -19,34 +19,17 @@ func init() { register(44, 0, 1, handleIncrementalAlterConfigs) }
 func handleIncrementalAlterConfigs(b *Broker, r *request) (*reply, error) {
 	req := r.kreq.(*kmsg.IncrementalAlterConfigsRequest)
 	resp := req.ResponseKind().(*kmsg.IncrementalAlterConfigsResponse)
-	changed := false
+	var ch configChanger
 	for _, rr := range req.Resources {
 		sr := kmsg.NewIncrementalAlterConfigsResponseResource()
 		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
-		code, msg := checkConfigResource(b, rr.ResourceType, rr.ResourceName)
-		var set map[string]string
-		var del []string
-		if code == 0 {
-			set, del, code, msg = b.incrementalChanges(rr.ResourceName, rr.Configs)
-		}
-		if code == 0 && !req.ValidateOnly {
-			if err := b.meta.SetConfigs(rr.ResourceName, set, del, false); err != nil {
-				code, msg = kerr.UnknownTopicOrPartition.Code, err.Error()
-			} else {
-				changed = true
-			}
-		}
-		sr.ErrorCode = code
-		if msg != "" {
-			sr.ErrorMessage = &msg
-		}
+		sr.ErrorCode, sr.ErrorMessage = ch.apply(b, rr.ResourceType, rr.ResourceName, req.ValidateOnly, false,
+			func() (map[string]string, []string, int16, string) {
+				return b.incrementalChanges(rr.ResourceName, rr.Configs)
+			})
 		resp.Resources = append(resp.Resources, sr)
 	}
-	if changed {
-		if err := b.reconcile(); err != nil {
-			b.logger.Error("apply configs", "err", err)
-		}
-	}
+	ch.finish(b)
 	return done(resp)
 }
 
