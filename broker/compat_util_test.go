@@ -25,10 +25,11 @@ var compatCodecs = []struct {
 	attr uint8
 }{{"none", 0}, {"gzip", 1}, {"snappy", 2}, {"lz4", 3}, {"zstd", 4}}
 
-// compatCount is the number of records each codec round-trips: 100k, or 10k
-// with -short and under the race detector (which slows the clients ~10x).
+// compatCount is the number of records each codec round-trips: 100k, the
+// acceptance figure (also under -race: the suite has the time), or 10k with
+// -short.
 func compatCount() int {
-	if testing.Short() || compatRace {
+	if testing.Short() {
 		return 10_000
 	}
 	return 100_000
