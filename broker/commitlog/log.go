@@ -264,7 +264,8 @@ func (l *Log) Roll() error {
 	return l.roll()
 }
 
-// Close flushes the log and writes the active segment's indexes.
+// Close flushes the log and writes the segments' indexes. The index files
+// are not fsynced: a lost or torn index is detected and rebuilt on open.
 func (l *Log) Close() error {
 	err := l.Flush()
 	l.mu.Lock()
@@ -274,7 +275,7 @@ func (l *Log) Close() error {
 	}
 	l.closed = true
 	for _, s := range l.segments {
-		if ierr := s.writeIndexes(true); ierr != nil && err == nil {
+		if ierr := s.writeIndexes(false); ierr != nil && err == nil {
 			err = ierr
 		}
 	}
