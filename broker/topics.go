@@ -128,21 +128,49 @@ func partitionDir(dataDir, topic string, idx int32) string {
 
 // reconcile brings the open topics and partitions in line with the metadata
 // store: opens new partitions, applies config changes, removes deleted
-// topics. It is idempotent and runs after every metadata change.
+// topics. It is idempotent and runs after every metadata change. New
+// partitions of all topics are opened together by a pool of workers, which
+// bounds start-up with thousands of partitions.
 func (b *Broker) reconcile() error {
 	b.reconcMu.Lock()
 	defer b.reconcMu.Unlock()
 	want := b.meta.Topics()
 	seen := make(map[string]bool, len(want))
-	var firstErr error
+	var jobs []openJob
+	type update struct {
+		t    *topic
+		mt   meta.Topic
+		cfg  commitlog.Config
+		have int
+	}
+	updates := make([]update, 0, len(want))
 	for _, mt := range want {
 		seen[mt.Name] = true
-		if err := b.reconcileTopic(mt); err != nil && firstErr == nil {
-			firstErr = err
+		t, cfg := b.prepareTopic(mt)
+		b.mu.RLock()
+		have := len(t.parts)
+		b.mu.RUnlock()
+		for i := have; i < len(mt.Partitions); i++ {
+			jobs = append(jobs, openJob{t: t, idx: int32(i), cfg: cfg})
+		}
+		updates = append(updates, update{t, mt, cfg, have})
+	}
+	firstErr := b.openPartitions(jobs)
+
+	b.mu.Lock()
+	for _, j := range jobs {
+		// Partitions join in order; one that failed to open stops its topic
+		// from growing past it (the next reconcile retries).
+		if j.p != nil && int(j.idx) == len(j.t.parts) {
+			j.t.parts = append(j.t.parts, j.p)
+		} else if j.p != nil {
+			j.p.log.Close()
 		}
 	}
-	b.mu.Lock()
 	var gone []*topic
+	for _, u := range updates {
+		b.topics[u.mt.Name] = u.t
+	}
 	for name, t := range b.topics {
 		if !seen[name] {
 			gone = append(gone, t)
@@ -150,16 +178,31 @@ func (b *Broker) reconcile() error {
 		}
 	}
 	b.mu.Unlock()
+	for _, u := range updates {
+		b.mu.RLock()
+		parts := u.t.parts
+		b.mu.RUnlock()
+		for i, p := range parts {
+			if i < len(u.mt.Partitions) {
+				p.epoch.Store(u.mt.Partitions[i].LeaderEpoch)
+			}
+			if i < u.have {
+				p.log.SetConfig(u.cfg)
+			}
+		}
+	}
 	for _, t := range gone {
 		b.removeTopicLogs(t)
 	}
 	return firstErr
 }
 
-func (b *Broker) reconcileTopic(mt meta.Topic) error {
+// prepareTopic returns the live topic for mt (a new one if the topic is new
+// or was deleted and re-created under the same name) with its configs
+// brought up to date.
+func (b *Broker) prepareTopic(mt meta.Topic) (*topic, commitlog.Config) {
 	t := b.topicByName(mt.Name)
 	if t != nil && t.id != mt.ID {
-		// Deleted and re-created under the same name.
 		b.mu.Lock()
 		delete(b.topics, mt.Name)
 		b.mu.Unlock()
@@ -170,57 +213,40 @@ func (b *Broker) reconcileTopic(mt meta.Topic) error {
 		t = &topic{name: mt.Name, id: mt.ID, internal: mt.Internal}
 	}
 	view := topicView{explicit: mt.Configs, broker: b.cfg.Settings}
-	old := t.view.Swap(&view)
+	t.view.Store(&view)
 	t.settings.Store(newSettings(view))
-	logCfg := view.logConfig()
-
-	b.mu.RLock()
-	have := len(t.parts)
-	b.mu.RUnlock()
-	opened, err := b.openPartitions(t, have, len(mt.Partitions), logCfg)
-	b.mu.Lock()
-	t.parts = append(t.parts, opened...)
-	b.topics[mt.Name] = t
-	parts := t.parts
-	b.mu.Unlock()
-	for i, p := range parts {
-		if i < len(mt.Partitions) {
-			p.epoch.Store(mt.Partitions[i].LeaderEpoch)
-		}
-		if old != nil && i < have {
-			p.log.SetConfig(logCfg)
-		}
-	}
-	return err
+	return t, view.logConfig()
 }
 
-// openPartitions opens partitions [from, to) of t in parallel (start-up with
-// thousands of partitions is bounded by this).
-func (b *Broker) openPartitions(t *topic, from, to int, cfg commitlog.Config) ([]*partition, error) {
-	if to <= from {
-		return nil, nil
-	}
-	out := make([]*partition, to-from)
-	errs := make([]error, to-from)
+// openJob is one partition to open; p or err is filled by openPartitions.
+type openJob struct {
+	t   *topic
+	idx int32
+	cfg commitlog.Config
+	p   *partition
+	err error
+}
+
+// openPartitions opens the jobs' partitions in parallel and returns the
+// first error.
+func (b *Broker) openPartitions(jobs []openJob) error {
 	var wg sync.WaitGroup
-	sem := make(chan struct{}, 8)
-	for i := from; i < to; i++ {
+	sem := make(chan struct{}, 16)
+	for i := range jobs {
 		wg.Add(1)
 		sem <- struct{}{}
-		go func(i int) {
+		go func(j *openJob) {
 			defer func() { <-sem; wg.Done() }()
-			out[i-from], errs[i-from] = b.openPartition(t, int32(i), cfg)
-		}(i)
+			j.p, j.err = b.openPartition(j.t, j.idx, j.cfg)
+		}(&jobs[i])
 	}
 	wg.Wait()
-	var good []*partition
-	for i, p := range out {
-		if errs[i] != nil {
-			return good, errs[i]
+	for _, j := range jobs {
+		if j.err != nil {
+			return j.err
 		}
-		good = append(good, p)
 	}
-	return good, nil
+	return nil
 }
 
 func (b *Broker) openPartition(t *topic, idx int32, cfg commitlog.Config) (*partition, error) {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 )
 
@@ -124,6 +125,10 @@ func removeSegmentFiles(dir string, base int64) {
 
 var fileDeleteDelay = 60 * time.Second
 
+// scanReaders are the buffered readers of segment scans, pooled: opening
+// thousands of partitions at start-up would otherwise allocate one each.
+var scanReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 256<<10) }}
+
 // errStop ends a scan early without error.
 var errStop = errors.New("stop")
 
@@ -137,7 +142,9 @@ func (s *segment) scan(pos int64, verifyFrom int64, fn func(h *Header, pos int64
 		return pos, fmt.Errorf("stat segment %d: %w", s.base, err)
 	}
 	fileEnd := st.Size()
-	r := bufio.NewReaderSize(io.NewSectionReader(s.f, pos, 1<<62), 256<<10)
+	r := scanReaders.Get().(*bufio.Reader)
+	r.Reset(io.NewSectionReader(s.f, pos, 1<<62))
+	defer scanReaders.Put(r)
 	hdr := make([]byte, HeaderSize)
 	var body []byte
 	for {
