@@ -40,8 +40,10 @@ type serveFlags struct {
 	settings       []string // broker configs as name=value (Kafka's names)
 }
 
-func serveCmd() *cobra.Command {
-	f := &serveFlags{}
+func serveCmd() *cobra.Command { return serveCmdWith(&serveFlags{}) }
+
+// serveCmdWith builds the serve command around f, which its flags fill.
+func serveCmdWith(f *serveFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run a Sluice node (Kafka-compatible broker)",
