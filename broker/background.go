@@ -11,14 +11,20 @@ func (b *Broker) startBackground() {
 	watch, cancel := b.meta.Watch()
 	b.loop(0, func() {}, func() {
 		defer cancel()
+		retry := time.NewTicker(5 * time.Second)
+		defer retry.Stop()
 		for {
 			select {
 			case <-b.closing:
 				return
-			case <-watch:
-				if err := b.reconcile(); err != nil {
-					b.logger.Error("apply metadata", "err", err)
+			case <-retry.C:
+				if !b.incomplete.Load() {
+					continue
 				}
+			case <-watch:
+			}
+			if err := b.reconcile(); err != nil {
+				b.logger.Error("apply metadata", "err", err)
 			}
 		}
 	})

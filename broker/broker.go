@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -32,6 +33,7 @@ type Config struct {
 	AutoCreateTopics      bool          // auto.create.topics.enable
 	NumPartitions         int32         // num.partitions
 	SocketRequestMaxBytes int32         // socket.request.max.bytes
+	QueuedMaxRequestBytes int64         // queued.max.request.bytes: request bodies held at once, all connections
 	ConnectionsMaxIdle    time.Duration // connections.max.idle.ms: idle client connections are closed
 
 	// Static broker configs (log.retention.ms, message.max.bytes, ...) that
@@ -54,6 +56,10 @@ func (c *Config) setDefaults() {
 	if c.SocketRequestMaxBytes <= 0 {
 		c.SocketRequestMaxBytes = 100 << 20
 	}
+	if c.QueuedMaxRequestBytes <= 0 {
+		c.QueuedMaxRequestBytes = 512 << 20
+	}
+	c.QueuedMaxRequestBytes = max(c.QueuedMaxRequestBytes, int64(c.SocketRequestMaxBytes))
 	if c.ConnectionsMaxIdle <= 0 {
 		c.ConnectionsMaxIdle = 10 * time.Minute
 	}
@@ -84,6 +90,7 @@ type Broker struct {
 	meta    *meta.Store
 	flusher *commitlog.Flusher
 	metrics *metrics
+	budget  *byteBudget
 
 	ln        net.Listener
 	advHost   string
@@ -94,12 +101,13 @@ type Broker struct {
 	connMu    sync.Mutex
 	conns     map[net.Conn]struct{}
 
-	mu        sync.RWMutex
-	topics    map[string]*topic
-	reconcMu  sync.Mutex
-	checkMu   sync.Mutex
-	recovered map[string]int64 // recovery points read at start, by partition dir
-	started   map[string]int64 // log start offsets read at start
+	mu         sync.RWMutex
+	topics     map[string]*topic
+	reconcMu   sync.Mutex
+	checkMu    sync.Mutex
+	incomplete atomic.Bool      // a partition failed to open; reconcile again
+	recovered  map[string]int64 // recovery points read at start, by partition dir
+	started    map[string]int64 // log start offsets read at start
 }
 
 // New opens the data directory, the metadata store and every partition, and
@@ -116,6 +124,7 @@ func New(cfg Config) (*Broker, error) {
 		closing: make(chan struct{}),
 		topics:  map[string]*topic{},
 		conns:   map[net.Conn]struct{}{},
+		budget:  newByteBudget(cfg.QueuedMaxRequestBytes),
 	}
 	b.metrics = newMetrics(b, cfg.Registerer)
 	var err error
@@ -138,9 +147,9 @@ func New(cfg Config) (*Broker, error) {
 		return nil, fmt.Errorf("open metadata: %w", err)
 	}
 	if err := b.reconcile(); err != nil {
-		b.meta.Close()
-		b.flusher.Close()
-		return nil, err
+		// One damaged partition must not keep the others offline: it stays
+		// unavailable, and the background loop keeps retrying it.
+		b.logger.Error("some partitions could not be opened", "err", err)
 	}
 	b.ln, err = net.Listen("tcp", cfg.KafkaAddr)
 	if err != nil {
@@ -208,6 +217,7 @@ func (b *Broker) Close() error {
 	var err error
 	b.closeOnce.Do(func() {
 		close(b.closing)
+		b.budget.wake()
 		if b.ln != nil {
 			b.ln.Close()
 		}

@@ -68,6 +68,7 @@ func (b *Broker) serveConn(c net.Conn) {
 	close(cc.replies)
 	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
 		b.logger.Info("closing connection", "remote", c.RemoteAddr().String(), "err", err)
+		c.Close() // also ends a writer blocked on a client that stopped reading
 	}
 	<-done
 	c.Close()
@@ -85,15 +86,7 @@ func (cc *conn) readLoop() error {
 		if n < 8 || n > cc.b.cfg.SocketRequestMaxBytes {
 			return fmt.Errorf("request size %d outside [8, %d] (socket.request.max.bytes)", n, cc.b.cfg.SocketRequestMaxBytes)
 		}
-		body := make([]byte, n)
-		if _, err := io.ReadFull(r, body); err != nil {
-			return fmt.Errorf("truncated request: %w", err)
-		}
-		req, err := cc.decode(body)
-		if err != nil {
-			return err
-		}
-		rep, err := cc.handle(req)
+		rep, req, err := cc.readOne(r, int64(n))
 		if err != nil {
 			return err
 		}
@@ -106,6 +99,26 @@ func (cc *conn) readLoop() error {
 			return net.ErrClosed
 		}
 	}
+}
+
+// readOne reads, decodes and handles one request of n bytes, holding its
+// bytes in the broker-wide budget until the handler has run (handlers keep
+// nothing of the body after they return).
+func (cc *conn) readOne(r io.Reader, n int64) (*reply, *request, error) {
+	if !cc.b.budget.acquire(n, cc.b.closing) {
+		return nil, nil, net.ErrClosed
+	}
+	defer cc.b.budget.release(n)
+	body := make([]byte, n)
+	if _, err := io.ReadFull(r, body); err != nil {
+		return nil, nil, fmt.Errorf("truncated request: %w", err)
+	}
+	req, err := cc.decode(body)
+	if err != nil {
+		return nil, nil, err
+	}
+	rep, err := cc.handle(req)
+	return rep, req, err
 }
 
 // decode parses the request header and body. Anything malformed is an error
@@ -175,6 +188,9 @@ func (cc *conn) writeLoop() {
 			continue
 		}
 		var err error
+		// A client that stops reading must not pin the connection, its
+		// goroutines and segment descriptors forever.
+		cc.c.SetWriteDeadline(time.Now().Add(cc.b.cfg.ConnectionsMaxIdle))
 		buf, err = cc.write(buf[:0], q)
 		if err != nil {
 			failed = true

@@ -58,6 +58,9 @@ func (b *Broker) createPartitions(rt *kmsg.CreatePartitionsRequestTopic, dup, va
 	if rt.Count == have {
 		return kerr.InvalidPartitions.Code, fmt.Sprintf("Topic already has %d partitions.", have)
 	}
+	if rt.Count-have > maxPartitionsPerRequest {
+		return kerr.PolicyViolation.Code, fmt.Sprintf("Excessively large number of partitions per request: at most %d.", maxPartitionsPerRequest)
+	}
 	if rt.Assignment != nil {
 		if int32(len(rt.Assignment)) != rt.Count-have {
 			return kerr.InvalidReplicaAssignment.Code, fmt.Sprintf("Increasing the number of partitions by %d but %d assignments provided.", rt.Count-have, len(rt.Assignment))

@@ -20,6 +20,11 @@ import (
 
 func init() { register(19, 2, 7, handleCreateTopics) }
 
+// maxPartitionsPerRequest bounds the partitions one CreateTopics or
+// CreatePartitions request may add (KRaft's limit of records per user
+// operation), so one request cannot make the broker allocate without bound.
+const maxPartitionsPerRequest = 10_000
+
 func handleCreateTopics(b *Broker, r *request) (*reply, error) {
 	req := r.kreq.(*kmsg.CreateTopicsRequest)
 	resp := req.ResponseKind().(*kmsg.CreateTopicsResponse)
@@ -29,11 +34,17 @@ func handleCreateTopics(b *Broker, r *request) (*reply, error) {
 	}
 	var specs []meta.TopicSpec
 	var specIdx []int
+	budget := int32(maxPartitionsPerRequest)
 	for _, rt := range req.Topics {
 		st := kmsg.NewCreateTopicsResponseTopic()
 		st.Topic = rt.Topic
 		st.NumPartitions, st.ReplicationFactor = -1, -1
 		spec, code, msg := b.checkCreateTopic(&rt, seen[rt.Topic] > 1)
+		if code == 0 && spec.Partitions > budget {
+			code, msg = kerr.PolicyViolation.Code, fmt.Sprintf("Excessively large number of partitions per request: at most %d.", maxPartitionsPerRequest)
+		} else if code == 0 {
+			budget -= spec.Partitions
+		}
 		if code == 0 && !req.ValidateOnly {
 			specs = append(specs, spec)
 			specIdx = append(specIdx, len(resp.Topics))

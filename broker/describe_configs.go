@@ -29,8 +29,8 @@ func handleDescribeConfigs(b *Broker, r *request) (*reply, error) {
 		sr := kmsg.NewDescribeConfigsResponseResource()
 		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
 		want := func(name string) bool {
-			if rr.ConfigNames == nil {
-				return true
+			if len(rr.ConfigNames) == 0 {
+				return true // null or empty means all, as in Kafka (kafkajs sends [])
 			}
 			for _, n := range rr.ConfigNames {
 				if n == name {

@@ -134,6 +134,8 @@ func (b *Broker) fetchPartition(topicName string, req *kmsg.FetchRequest, rp *km
 	switch {
 	case errors.Is(err, commitlog.ErrOffsetOutOfRange):
 		return commitlog.Slice{}, kerr.OffsetOutOfRange.Code
+	case errors.Is(err, commitlog.ErrClosed):
+		return commitlog.Slice{}, kerr.UnknownTopicOrPartition.Code // deleted meanwhile
 	case err != nil:
 		b.logger.Error("fetch read failed", "topic", topicName, "partition", rp.Partition, "offset", rp.FetchOffset, "err", err)
 		return commitlog.Slice{}, kerr.KafkaStorageError.Code

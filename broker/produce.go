@@ -1,6 +1,8 @@
 package broker
 
 import (
+	"errors"
+	"fmt"
 	"math"
 	"time"
 
@@ -68,6 +70,15 @@ func handleProduce(b *Broker, r *request) (*reply, error) {
 		resp.Topics = append(resp.Topics, st)
 	}
 	if req.Acks == 0 {
+		for _, st := range resp.Topics {
+			for _, sp := range st.Partitions {
+				if sp.ErrorCode != 0 {
+					// The producer hears of nothing else: Kafka closes the
+					// connection so that it refreshes its metadata.
+					return nil, fmt.Errorf("acks=0 produce to %s/%d failed: %v", st.Topic, sp.Partition, kerr.ErrorForCode(sp.ErrorCode))
+				}
+			}
+		}
 		return &reply{none: true}, nil
 	}
 	if len(waits) == 0 {
@@ -102,6 +113,9 @@ func (b *Broker) produceTo(topicName string, idx int32, records []byte, now int6
 		}
 		records = out
 		h, _ = commitlog.ParseHeader(records)
+		if h.Size() > s.maxMessageBytes {
+			return p, kerr.MessageTooLarge.Code, false // as Kafka checks after recompressing
+		}
 	}
 	if s.logAppendTime {
 		commitlog.SetLogAppendTime(records, now)
@@ -109,6 +123,9 @@ func (b *Broker) produceTo(topicName string, idx int32, records []byte, now int6
 	batches := []commitlog.Batch{{Data: records, Header: h}}
 	n := int64(h.NumRecords)
 	base, err := p.log.Append(batches, p.epoch.Load())
+	if errors.Is(err, commitlog.ErrClosed) {
+		return p, kerr.UnknownTopicOrPartition.Code, false // deleted meanwhile
+	}
 	if err != nil {
 		b.logger.Error("append failed", "topic", topicName, "partition", idx, "err", err)
 		return p, kerr.KafkaStorageError.Code, false

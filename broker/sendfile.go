@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"sync/atomic"
 	"syscall"
 )
 
@@ -19,18 +20,19 @@ import (
 
 const markerLen = 16
 
+// The reader goroutine (a fetch answered at once) and the writer (a long
+// poll finishing) both take markers, hence the atomic counter.
 type markerSource struct {
 	prefix [12]byte
-	n      uint32
+	n      atomic.Uint32
 }
 
 func (m *markerSource) init() { rand.Read(m.prefix[:]) }
 
 func (m *markerSource) next() []byte {
-	m.n++
 	b := make([]byte, markerLen)
 	copy(b, m.prefix[:])
-	binary.BigEndian.PutUint32(b[12:], m.n)
+	binary.BigEndian.PutUint32(b[12:], m.n.Add(1))
 	return b
 }
 

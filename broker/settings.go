@@ -45,6 +45,13 @@ func (c *Config) ApplySetting(name, value string) error {
 		}
 		c.SocketRequestMaxBytes = int32(n)
 		return err
+	case "queued.max.request.bytes":
+		n, err := atoi()
+		if err == nil && n < 1<<20 {
+			err = fmt.Errorf("must be at least %d", 1<<20)
+		}
+		c.QueuedMaxRequestBytes = n
+		return err
 	case "connections.max.idle.ms":
 		return ms(&c.ConnectionsMaxIdle)
 	case "log.retention.check.interval.ms":

@@ -124,7 +124,7 @@ func (v topicView) logConfig() commitlog.Config {
 func oneOf(vals ...string) func(string) error {
 	return func(s string) error {
 		for _, v := range vals {
-			if strings.EqualFold(s, v) {
+			if s == v { // case-sensitive, as Kafka validates
 				return nil
 			}
 		}

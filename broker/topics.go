@@ -156,6 +156,14 @@ func (b *Broker) reconcile() error {
 		updates = append(updates, update{t, mt, cfg, have})
 	}
 	firstErr := b.openPartitions(jobs)
+	b.incomplete.Store(firstErr != nil) // retried by the background loop
+	if len(jobs) > 0 {
+		// New partition directories survive a power loss only once the
+		// data dir's entries are on disk.
+		if err := syncDir(b.cfg.DataDir); err != nil && firstErr == nil {
+			firstErr = fmt.Errorf("fsync data dir: %w", err)
+		}
+	}
 
 	b.mu.Lock()
 	for _, j := range jobs {
@@ -270,18 +278,32 @@ func (b *Broker) openPartition(t *topic, idx int32, cfg commitlog.Config) (*part
 }
 
 // checkPartitionMetadata writes Kafka's partition.metadata (the topic id)
-// in a new partition directory, and clears a directory left by an earlier
-// topic of the same name. fresh reports a directory made now.
+// in a new partition directory and checks it in an existing one. A
+// directory of an earlier topic of the same name (deleted and re-created)
+// is cleared; anything unexpected is an error, never a reason to delete
+// data. fresh reports a directory made now.
 func checkPartitionMetadata(dir string, id [16]byte) (fresh bool, err error) {
 	path := filepath.Join(dir, "partition.metadata")
 	want := fmt.Sprintf("version: 0\ntopic_id: %s\n", base64.RawURLEncoding.EncodeToString(id[:]))
-	if got, err := os.ReadFile(path); err == nil {
-		if string(got) == want {
-			return false, nil
+	got, err := os.ReadFile(path)
+	switch {
+	case err == nil && string(got) == want:
+		return false, nil
+	case err == nil && strings.HasPrefix(string(got), "version: 0\ntopic_id: "):
+		// Another topic id: that topic was deleted; its data goes with it.
+		if err := os.RemoveAll(dir); err != nil {
+			return false, fmt.Errorf("remove the directory of a deleted topic: %w", err)
 		}
-	}
-	if err := os.RemoveAll(dir); err != nil {
-		return false, fmt.Errorf("remove stale partition dir: %w", err)
+	case err == nil:
+		return false, fmt.Errorf("%s is not a partition.metadata file this broker understands", path)
+	case !os.IsNotExist(err):
+		return false, fmt.Errorf("read %s: %w", path, err)
+	default:
+		// No metadata file: only an empty directory (a crash between its
+		// creation and the file's) may be taken over.
+		if segs, _ := filepath.Glob(filepath.Join(dir, "*.log")); len(segs) > 0 {
+			return false, fmt.Errorf("%s holds segments but no partition.metadata: refusing to reuse it", dir)
+		}
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return false, fmt.Errorf("create partition dir: %w", err)

@@ -29,9 +29,15 @@ func (l *Log) Flush() error {
 		}
 	}
 	l.mu.RUnlock()
+	if l.failed.Load() {
+		return ErrFailed
+	}
 	for _, j := range jobs {
 		if err := j.seg.f.Sync(); err != nil {
-			return fmt.Errorf("fsync segment %d: %w", j.seg.base, err)
+			// Linux reports a writeback error once: a later fsync may
+			// succeed over pages it dropped. The log stops here.
+			l.failed.Store(true)
+			return fmt.Errorf("fsync segment %d: %w: %w", j.seg.base, err, ErrFailed)
 		}
 	}
 	if l.dirDirty.Swap(false) {

@@ -47,6 +47,19 @@ func DefaultConfig() Config {
 // past the log end offset.
 var ErrOffsetOutOfRange = errors.New("offset out of range")
 
+// ErrClosed is returned by a log that was closed or removed (its topic was
+// deleted); the broker answers as for an unknown partition.
+var ErrClosed = errors.New("log closed")
+
+// ErrFailed is returned once a write or an fsync of the log failed: like
+// Kafka taking a log dir offline, the log accepts nothing more until the
+// broker restarts and recovers it, because after a failed fsync the kernel
+// may have dropped pages that a later, successful fsync would not cover.
+var ErrFailed = errors.New("log failed after a storage error; restart to recover it")
+
+// errFailed marks an error that must fail the log.
+var errFailed = ErrFailed
+
 // Log is one partition replica's commit log.
 type Log struct {
 	dir    string
@@ -60,6 +73,7 @@ type Log struct {
 
 	durable  atomic.Int64 // offsets below this are fsynced (recovery point)
 	closed   bool
+	failed   atomic.Bool  // a write or fsync failed: no more appends
 	appended atomic.Int64 // records appended since Open (for flush.messages)
 	flushed  atomic.Int64 // value of appended covered by the last completed fsync
 	dirDirty atomic.Bool  // segment files were created, renamed or removed since the last directory fsync
@@ -199,7 +213,10 @@ func (l *Log) Append(batches []Batch, epoch int32) (int64, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
-		return 0, errors.New("log closed")
+		return 0, ErrClosed
+	}
+	if l.failed.Load() {
+		return 0, ErrFailed
 	}
 	first := l.next
 	var records int64
@@ -211,6 +228,9 @@ func (l *Log) Append(batches []Batch, epoch int32) (int64, error) {
 		stamp(b.Data, l.next, epoch)
 		b.Header.BaseOffset, b.Header.LeaderEpoch = l.next, epoch
 		if err := l.active().appendBatch(b.Data, &b.Header, cfg.IndexIntervalBytes); err != nil {
+			if errors.Is(err, errFailed) {
+				l.failed.Store(true)
+			}
 			return 0, err
 		}
 		l.next = b.Header.LastOffset() + 1
@@ -242,7 +262,11 @@ func (l *Log) maybeRoll(cfg *Config, size int64, lastDelta int32) error {
 // roll closes the active segment's index and opens a new active segment at
 // the log end. The old segment is fsynced by the next Flush.
 func (l *Log) roll() error {
-	if err := l.active().writeIndexes(false); err != nil {
+	a := l.active()
+	if err := a.f.Truncate(a.size); err != nil {
+		return fmt.Errorf("trim segment %d before rolling: %w", a.base, err)
+	}
+	if err := a.writeIndexes(false); err != nil {
 		return err
 	}
 	seg, err := createSegment(l.dir, l.next)
@@ -290,10 +314,16 @@ func (l *Log) closeFiles() {
 }
 
 // Remove closes the log and deletes its directory (topic deletion).
+// Fetches already serving its segments keep their descriptors for a while
+// (closeLater), and a running compaction finishes before the files go.
 func (l *Log) Remove() error {
+	l.cleaning.Lock()
+	defer l.cleaning.Unlock()
 	l.mu.Lock()
 	l.closed = true
-	l.closeFiles()
+	for _, s := range l.segments {
+		s.closeLater()
+	}
 	l.mu.Unlock()
 	return os.RemoveAll(l.dir)
 }

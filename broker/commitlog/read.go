@@ -32,6 +32,10 @@ func (l *Log) segmentFor(offset int64) int {
 // a segment boundary: the caller fetches again from the returned end.
 func (l *Log) Read(offset, maxOffset, maxBytes int64, minOne bool) (Slice, error) {
 	l.mu.RLock()
+	if l.closed {
+		l.mu.RUnlock()
+		return Slice{}, ErrClosed
+	}
 	if offset < l.start || offset > l.next {
 		start, next := l.start, l.next
 		l.mu.RUnlock()

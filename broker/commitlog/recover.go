@@ -67,12 +67,20 @@ func (l *Log) recover(bases []int64, recoveryPoint int64) error {
 			scanErr = fmt.Errorf("%w: empty scan at indexed position %d", ErrCorrupt, from)
 		}
 		if scanErr == nil && end == st.Size() {
-			seg.synced = seg.size
+			if trusted {
+				seg.synced = seg.size
+			} // else nobody fsynced this tail: the next Flush must
 			l.next = seg.next
 			continue
 		}
 		if scanErr != nil && !errors.Is(scanErr, ErrCorrupt) && !errors.Is(scanErr, ErrUnsupportedMag) {
 			return fmt.Errorf("recover segment %d: %w", base, scanErr)
+		}
+		if trusted {
+			// Below the recovery point everything was fsynced: damage here
+			// is not a torn tail, and cutting it would drop every later
+			// segment with it. Refuse rather than lose acknowledged data.
+			return fmt.Errorf("segment %d is damaged at byte %d below the recovery point %d (%v): refusing to truncate fsynced data; inspect or remove the partition directory", base, end, recoveryPoint, scanErr)
 		}
 		l.logger.Warn("truncating corrupt log tail", "segment", base, "position", end, "size", st.Size(), "err", scanErr)
 		if end == 0 {

@@ -46,6 +46,11 @@ func createSegment(dir string, base int64) (*segment, error) {
 // it every interval bytes.
 func (s *segment) appendBatch(b []byte, h *Header, interval int64) error {
 	if _, err := s.f.WriteAt(b, s.size); err != nil {
+		// A short write (ENOSPC, EIO) leaves bytes past s.size that a later
+		// roll would keep inside a trusted segment: cut them now.
+		if terr := s.f.Truncate(s.size); terr != nil {
+			return fmt.Errorf("append to segment %d: %w (and truncating the partial write: %v): %w", s.base, err, terr, errFailed)
+		}
 		return fmt.Errorf("append to segment %d: %w", s.base, err)
 	}
 	s.track(h, s.size, int64(len(b)), interval)
