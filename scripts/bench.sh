@@ -7,10 +7,14 @@
 #   make bench                   default set, about 80 s on 2 cores
 #   BENCH_SCALE=1 make bench     adds 1,000 topics x 10 partitions (+1 min)
 #   BENCH_REPEAT=3 make bench    three interleaved rounds, medians reported
+#   BENCH_BIG=1 make bench       adds produce/consume on an empty log against
+#                                the same log filled to 20 GiB (+about 3 min, and
+#                                needs 2.5x that in free disk space)
 #
 # Knobs (environment, defaults in brackets): BENCH_RECORDS [3000000],
 # BENCH_LAT_RECORDS [200000], BENCH_LAT_RATE [100000], BENCH_NATS_RECORDS
 # [300000], BENCH_REPEAT [1], BENCH_SCALE [0], BENCH_SCALE_RECORDS [2000000],
+# BENCH_BIG [0], BENCH_BIG_GIB [20], BENCH_BIG_ROUNDS [3],
 # BENCH_PROFILE [0; 1 saves CPU profiles of the broker in bin/bench-profiles/],
 # BENCH_TMPDIR [where the data goes; $TMPDIR or /tmp], BENCH_OUT
 # [bin/bench-results.json], BENCH_KEEP [0; 1 keeps the temporary directory].
@@ -34,6 +38,10 @@ SCALE=${BENCH_SCALE:-0}
 SCALE_TOPICS=1000
 SCALE_PARTS=10
 SCALE_RECORDS=${BENCH_SCALE_RECORDS:-2000000}
+BIG=${BENCH_BIG:-0}
+BIG_GIB=${BENCH_BIG_GIB:-20}
+BIG_ROUNDS=${BENCH_BIG_ROUNDS:-3}
+FILL_SIZE=65536      # record bytes of the large-log fill
 PROFILE=${BENCH_PROFILE:-0}
 REPEAT=${BENCH_REPEAT:-1}
 SIZE=100             # record bytes
@@ -45,6 +53,11 @@ log() { printf '== %s\n' "$*" >&2; }
 die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
 
 [ -x "$SLUICE" ] || die "$SLUICE is missing; run make build"
+if [ "$BIG" = 1 ]; then
+  awk -v g="$BIG_GIB" 'BEGIN { exit !(g ~ /^[0-9]+(\.[0-9]+)?$/ && g > 0) }' ||
+    die "BENCH_BIG_GIB must be a positive number of GiB, not '$BIG_GIB'"
+  [[ "$BIG_ROUNDS" =~ ^[1-9][0-9]*$ ]] || die "BENCH_BIG_ROUNDS must be a positive integer"
+fi
 if ! command -v jq >/dev/null 2>&1; then
   if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
     log "installing jq"
@@ -72,6 +85,8 @@ cleanup() {
     for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -KILL "$pid" 2>/dev/null
   done
+  # The large log's data goes even with BENCH_KEEP=1: it is tens of GiB.
+  rm -rf "$TMP/sluice-big"
   if [ "${BENCH_KEEP:-0}" = 1 ]; then
     log "kept $TMP"
   else
@@ -537,6 +552,154 @@ if [ "$SCALE" = 1 ]; then
   stop "$SLUICE_PID"
 fi
 
+# ---------------------------------------------------------------- large log
+
+# BENCH_BIG=1: the rates on an empty log against the same topic once it holds
+# BENCH_BIG_GIB GiB. One fresh node, one single-partition topic, the same
+# producer settings as above. Each phase runs BIG_ROUNDS rounds of: produce
+# RECORDS records and consume them back from the tail (just written, so in
+# the page cache); then BIG_ROUNDS rounds of: drop the page cache and consume
+# the oldest RECORDS records of the topic (the head). The drops come last so
+# that every produce finds the page cache as the phase left it (nearly empty
+# on the empty log, full of the fill on the big one). The head records are the
+# same ones in both phases: those of the first empty-log round.
+if [ "$BIG" = 1 ]; then
+  BIG_BYTES=$(awk -v g="$BIG_GIB" 'BEGIN { printf "%.0f", g * 1073741824 }')
+  BIG_LABEL="$BIG_GIB GiB log"
+  DATA=$TMP/sluice-big
+  BIG_TOPIC=big-log
+  BIG_PART=$DATA/$BIG_TOPIC-0
+  AVAIL=$(df -B1 --output=avail "$TMP" | tail -1 | tr -d ' ')
+  NEED=$(awk -v b="$BIG_BYTES" 'BEGIN { printf "%.0f", 2.5 * b }')
+  gib() { awk -v b="$1" 'BEGIN { printf "%.1f", b / 1073741824 }'; }
+  big_rows_skip() {
+    local n
+    for n in "large log: fill to $BIG_GIB GiB" "produce, $BIG_LABEL vs empty" \
+      "consume tail, $BIG_LABEL vs empty" "consume head (cold), $BIG_LABEL vs empty"; do
+      row "$n" "" "" "" "" info "" "SKIP: $1"
+    done
+  }
+  # tailc ADDR TOPIC RECORDS OFFSET: `tailconsume` JSON (offset start, end-N or N).
+  tailc() {
+    timeout --kill-after=10 $RUN_TIMEOUT "$TOOLS/tailconsume" -brokers "$1" -topic "$2" -records "$3" \
+      -offset "$4" -timeout "$((RUN_TIMEOUT - 5))s"
+  }
+  # drop_cache: flush, drop the page cache if allowed, and set HEAD_CACHE
+  # to "dropped=... cached=N%" for the topic's first segment.
+  drop_cache() {
+    local dropped seg cached=""
+    sync
+    if (echo 3 >/proc/sys/vm/drop_caches) 2>/dev/null; then dropped=true; else dropped=false; fi
+    seg=$(find "$BIG_PART" -name '*.log' 2>/dev/null | sort | head -1)
+    if [ -n "$seg" ] && command -v fincore >/dev/null 2>&1; then
+      cached=$(fincore -b -n -o RES,SIZE "$seg" 2>/dev/null | awk '{ r += $1; s += $2 } END { if (s > 0) printf "%.1f", 100 * r / s }')
+    fi
+    HEAD_CACHE="dropped=$dropped cached=${cached:-?}%"
+  }
+  # big_phase PHASE: BIG_ROUNDS x (produce, tail consume), then
+  # BIG_ROUNDS x (drop the page cache, head consume).
+  big_phase() {
+    local ph=$1 r
+    BIG_PAGECACHE[$ph]=$(awk '$1 == "Cached:" { printf "%.1f", $2 / 1048576 }' /proc/meminfo)
+    for r in $(seq "$BIG_ROUNDS"); do
+      log "large log: $ph, produce and tail consume, round $r of $BIG_ROUNDS"
+      [ "$r" = 1 ] && profile "big_produce_$ph" 3
+      measure "big_produce_${ph}_r$r" "$SLUICE_PID" produce "$SLUICE_ADDR" "$BIG_TOPIC" 1 "$RECORDS"
+      [ "$r" = 1 ] && profile_wait "big_produce_$ph"
+      # Control: the same produce to a new, small topic right after, in the
+      # same machine state, which tells the log's size apart from the time.
+      [ "$ph" = big ] &&
+        measure "big_produce_control_r$r" "$SLUICE_PID" produce "$SLUICE_ADDR" "$BIG_TOPIC-control" 1 "$RECORDS"
+      [ "$r" = 1 ] && profile "big_consume_tail_$ph" 2
+      measure "big_consume_tail_${ph}_r$r" "$SLUICE_PID" tailc "$SLUICE_ADDR" "$BIG_TOPIC" "$RECORDS" "end-$RECORDS"
+      [ "$r" = 1 ] && profile_wait "big_consume_tail_$ph"
+    done
+    for r in $(seq "$BIG_ROUNDS"); do
+      log "large log: $ph, cold head consume, round $r of $BIG_ROUNDS"
+      drop_cache
+      BIG_CACHE_NOTES+=("$ph r$r: $HEAD_CACHE")
+      [ "$r" = 1 ] && profile "big_consume_head_$ph" 2
+      measure "big_consume_head_${ph}_r$r" "$SLUICE_PID" tailc "$SLUICE_ADDR" "$BIG_TOPIC" "$RECORDS" start
+      [ "$r" = 1 ] && profile_wait "big_consume_head_$ph"
+    done
+  }
+
+  if [ "$AVAIL" -lt "$NEED" ]; then
+    log "large log: only $(gib "$AVAIL") GiB free in $TMP, $(gib "$NEED") GiB needed (2.5 x $BIG_GIB GiB): skipped"
+    big_rows_skip "$(gib "$AVAIL") GiB free in $TMP, needs 2.5 x $BIG_GIB = $(gib "$NEED") GiB"
+  else
+    log "large log: empty topic against the same topic at $BIG_GIB GiB, on a fresh node ($(gib "$AVAIL") GiB free)"
+    start_sluice "$DATA"
+    timeout 60 "$SLUICE" topic create --brokers "$SLUICE_ADDR" -p 1 "$BIG_TOPIC" "$BIG_TOPIC-control" \
+      >"$TMP/big_create.log" 2>&1 || log "topic create failed: $(tail -3 "$TMP/big_create.log")"
+    BIG_CACHE_NOTES=()
+    declare -A BIG_PAGECACHE=([empty]="?" [big]="?")
+    big_phase empty
+
+    # Fill: 64 KiB records from 2 producers, acks=1, in runs of at most
+    # 2 GiB until the partition holds BIG_BYTES on disk; then sync, so that
+    # the writeback does not fall into the next measurement.
+    part_bytes() { du -sb "$BIG_PART" 2>/dev/null | cut -f1; }
+    FILL_OK=true FILL_RECORDS=0 FILL_RUNS=0
+    FILL_MAX_RUNS=$(awk -v b="$BIG_BYTES" 'BEGIN { printf "%d", b / 2147483648 + 3 }')
+    log "large log: filling $BIG_TOPIC to $BIG_GIB GiB with $FILL_SIZE-byte records"
+    T_FILL=$(date +%s%N)
+    while :; do
+      have=$(part_bytes)
+      [ "${have:-0}" -ge "$BIG_BYTES" ] && break
+      if [ "$FILL_RUNS" -ge "$FILL_MAX_RUNS" ]; then
+        log "large log: still $(gib "${have:-0}") GiB after $FILL_RUNS fill runs; giving up"
+        FILL_OK=false
+        break
+      fi
+      n=$(awk -v b="$BIG_BYTES" -v h="${have:-0}" -v s=$FILL_SIZE 'BEGIN { n = int((b - h) / s) + 1; print (n > 32768) ? 32768 : n }')
+      FILL_RUNS=$((FILL_RUNS + 1))
+      if timeout --kill-after=10 $RUN_TIMEOUT "$SLUICE" bench produce --brokers "$SLUICE_ADDR" --topic "$BIG_TOPIC" \
+        --acks 1 --records "$n" --record-size $FILL_SIZE --linger $LINGER --batch-bytes $BATCH --partitions 1 \
+        --producers 2 --format json >"$TMP/big_fill.json" 2>"$TMP/big_fill.err" &&
+        [ "$(jget "$TMP/big_fill.json" .errors)" = 0 ]; then
+        FILL_RECORDS=$((FILL_RECORDS + $(jget "$TMP/big_fill.json" .records)))
+      else
+        log "large log: fill run $FILL_RUNS failed: $(jget "$TMP/big_fill.json" .first_error) $(tail -3 "$TMP/big_fill.err")"
+        FILL_OK=false
+        break
+      fi
+    done
+    T_SYNC=$(date +%s%N)
+    sync
+    T_DONE=$(date +%s%N)
+    FILL_S=$(awk -v a="$T_FILL" -v b="$T_SYNC" 'BEGIN { printf "%.2f", (b - a) / 1e9 }')
+    SYNC_S=$(awk -v a="$T_SYNC" -v b="$T_DONE" 'BEGIN { printf "%.2f", (b - a) / 1e9 }')
+    PART_BYTES=$(part_bytes)
+    DATA_DU=$(du -sh "$DATA" | cut -f1)
+    SEGMENTS=$(find "$BIG_PART" -name '*.log' | wc -l)
+    FILL_MIBS=$(awk -v r="$FILL_RECORDS" -v s=$FILL_SIZE -v t="$FILL_S" 'BEGIN { if (t > 0) printf "%.0f", r * s / 1048576 / t }')
+    note_raw big_fill "{\"ok\": $FILL_OK, \"runs\": $FILL_RUNS, \"records\": $FILL_RECORDS, \"record_size\": $FILL_SIZE,
+      \"fill_sec\": $FILL_S, \"sync_sec\": $SYNC_S, \"partition_bytes\": ${PART_BYTES:-null}, \"segments\": $SEGMENTS}"
+    log "large log: $(gib "${PART_BYTES:-0}") GiB in $SEGMENTS segments after ${FILL_S}s (+${SYNC_S}s sync)"
+    row "large log: fill to $BIG_GIB GiB" "$($FILL_OK && echo "$FILL_S")" s "" "" info "" \
+      "$FILL_RECORDS records of $FILL_SIZE bytes in $FILL_RUNS runs, 2 producers, acks=1: ${FILL_MIBS:-?} MiB/s; then sync ${SYNC_S} s"
+    row "large log: size on disk (du)" "$(awk -v b="${PART_BYTES:-}" 'BEGIN { if (b != "") printf "%.2f", b / 1073741824 }')" GiB "" "" info "" \
+      "the partition directory, $SEGMENTS segments; the whole data dir: $DATA_DU"
+
+    $FILL_OK && big_phase big
+    rate_row "produce, $BIG_LABEL vs empty" big_produce_big big_produce_empty "empty log" ratio_ge 0.90 \
+      "$RECORDS records appended per round, acks=1; broker CPU per 1M records $(median big_produce_big.cpu) s vs $(median big_produce_empty.cpu) s empty; page cache in use (Cached) before the first produce ${BIG_PAGECACHE[big]} GiB vs ${BIG_PAGECACHE[empty]} GiB empty"
+    rate_row "produce, $BIG_LABEL vs new topic" big_produce_big big_produce_control "new topic, same rounds" info "" \
+      "control: after each big-log produce, the same produce to a new single-partition topic on the same node"
+    row "broker CPU s per 1M, produce, $BIG_LABEL" "$(median big_produce_big.cpu)" s "$(median big_produce_empty.cpu)" "empty log" info "" \
+      "new topic in the same rounds: $(median big_produce_control.cpu) s"
+    rate_row "consume tail, $BIG_LABEL vs empty" big_consume_tail_big big_consume_tail_empty "empty log" ratio_ge 0.90 \
+      "the $RECORDS records just produced, from the page cache"
+    rate_row "consume head (cold), $BIG_LABEL vs empty" big_consume_head_big big_consume_head_empty "empty log" info "" \
+      "the oldest $RECORDS records after dropping the page cache; first segment before each: $(printf '%s\n' "${BIG_CACHE_NOTES[@]}" | sed 's/^[^:]*: //' | sort | uniq -c | awk '{ printf "%s%dx %s %s", (NR > 1 ? ", " : ""), $1, $2, $3 }')"
+    row "sluice peak RSS, $BIG_LABEL" "$(rss_mib "$SLUICE_PID" VmHWM)" MiB "" "" info ""
+    stop "$SLUICE_PID"
+    rm -rf "$DATA"
+    log "large log: removed $DATA"
+  fi
+fi
+
 # ---------------------------------------------------------------- report
 
 ELAPSED=$(($(date +%s) - T_ALL))
@@ -546,9 +709,13 @@ done | jq -s 'add // {}')
 CONFIG=$(jq -nc --argjson records "$RECORDS" --argjson lat_records "$LAT_RECORDS" --argjson lat_rate "$LAT_RATE" \
   --argjson nats_records "$NATS_RECORDS" --argjson repeat "$REPEAT" --argjson scale "$([ "$SCALE" = 1 ] && echo true || echo false)" \
   --argjson scale_records "$SCALE_RECORDS" --argjson size $SIZE --arg linger $LINGER --argjson batch $BATCH \
+  --argjson big "$([ "$BIG" = 1 ] && echo true || echo false)" --arg big_gib "$BIG_GIB" \
+  --arg big_rounds "$BIG_ROUNDS" --argjson fill_size $FILL_SIZE \
   '{records: $records, record_size: $size, linger: $linger, batch_bytes: $batch, partitions: 1,
     latency_records: $lat_records, latency_rate: $lat_rate, nats_records: $nats_records, repeat: $repeat,
-    scale: $scale, scale_records: $scale_records}')
+    scale: $scale, scale_records: $scale_records, big: $big, big_gib: ($big_gib | tonumber? // null),
+    big_rounds: ($big_rounds | tonumber? // null),
+    big_fill_record_size: $fill_size}')
 mkdir -p "$(dirname "$OUT")"
 MACHINE=$(jq -c --arg load "$(cut -d' ' -f1-3 /proc/loadavg)" '. + {loadavg_end: $load}' <<<"$MACHINE")
 jq -s --argjson machine "$MACHINE" --argjson config "$CONFIG" --argjson raw "$RAWJSON" \
