@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sluice-io/sluice/broker/commitlog"
+	"github.com/sluice-io/sluice/broker/group"
 	"github.com/sluice-io/sluice/broker/meta"
 )
 
@@ -35,6 +36,15 @@ type Config struct {
 	SocketRequestMaxBytes int32         // socket.request.max.bytes
 	QueuedMaxRequestBytes int64         // queued.max.request.bytes: request bodies held at once, all connections
 	ConnectionsMaxIdle    time.Duration // connections.max.idle.ms: idle client connections are closed
+
+	// Group coordinator.
+	OffsetsTopicPartitions int32 // offsets.topic.num.partitions of __consumer_offsets (50)
+	// group.initial.rebalance.delay.ms: how long the first rebalance of an
+	// empty group waits for more members. 0 takes Kafka's 3 s; negative
+	// means no delay (the setting's 0).
+	GroupInitialRebalanceDelay time.Duration
+	GroupMinSessionTimeout     time.Duration // group.min.session.timeout.ms (6 s)
+	GroupMaxSessionTimeout     time.Duration // group.max.session.timeout.ms (30 min)
 
 	// Static broker configs (log.retention.ms, message.max.bytes, ...) that
 	// supply topic defaults and appear in DescribeConfigs for the broker.
@@ -60,6 +70,18 @@ func (c *Config) setDefaults() {
 		c.QueuedMaxRequestBytes = 512 << 20
 	}
 	c.QueuedMaxRequestBytes = max(c.QueuedMaxRequestBytes, int64(c.SocketRequestMaxBytes))
+	if c.OffsetsTopicPartitions <= 0 {
+		c.OffsetsTopicPartitions = 50
+	}
+	if c.GroupInitialRebalanceDelay == 0 {
+		c.GroupInitialRebalanceDelay = 3 * time.Second
+	}
+	if c.GroupMinSessionTimeout <= 0 {
+		c.GroupMinSessionTimeout = 6 * time.Second
+	}
+	if c.GroupMaxSessionTimeout <= 0 {
+		c.GroupMaxSessionTimeout = 30 * time.Minute
+	}
 	if c.ConnectionsMaxIdle <= 0 {
 		c.ConnectionsMaxIdle = 10 * time.Minute
 	}
@@ -91,6 +113,9 @@ type Broker struct {
 	flusher *commitlog.Flusher
 	metrics *metrics
 	budget  *byteBudget
+	groups  *group.Coordinator
+
+	offsetsTopicMu sync.Mutex // serializes the creation of __consumer_offsets
 
 	ln        net.Listener
 	advHost   string
@@ -150,6 +175,12 @@ func New(cfg Config) (*Broker, error) {
 		// One damaged partition must not keep the others offline: it stays
 		// unavailable, and the background loop keeps retrying it.
 		b.logger.Error("some partitions could not be opened", "err", err)
+	}
+	if err := b.newGroupCoordinator(); err != nil {
+		b.closeLogs()
+		b.meta.Close()
+		b.flusher.Close()
+		return nil, fmt.Errorf("load consumer groups: %w", err)
 	}
 	b.ln, err = net.Listen("tcp", cfg.KafkaAddr)
 	if err != nil {
@@ -222,6 +253,7 @@ func (b *Broker) Close() error {
 			b.ln.Close()
 		}
 		b.closeConns()
+		b.groups.Close()
 		b.wg.Wait()
 		b.flusher.Close()
 		err = b.closeLogs()

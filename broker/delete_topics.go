@@ -11,6 +11,8 @@ import (
 //
 // Deletes topics by name (v1-5) or by name or id (v6) through the metadata
 // log; each partition's directory is removed once the deletion is applied.
+// Committed offsets of deleted topics are deleted too (tombstones in
+// __consumer_offsets), as Kafka does, so a re-created topic starts clean.
 
 func init() { register(20, 1, 6, handleDeleteTopics) }
 
@@ -65,10 +67,14 @@ func handleDeleteTopics(b *Broker, r *request) (*reply, error) {
 	if err := b.reconcile(); err != nil {
 		b.logger.Error("apply topic deletion", "err", err)
 	}
+	var deleted []string
 	for i, err := range errs {
 		if err != nil {
 			resp.Topics[idx[i]].ErrorCode = kerr.UnknownTopicOrPartition.Code
+		} else {
+			deleted = append(deleted, names[i])
 		}
 	}
+	b.groups.ForgetTopics(deleted)
 	return done(resp)
 }

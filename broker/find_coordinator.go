@@ -7,30 +7,53 @@ import (
 
 // FindCoordinator: v0-4
 //
-// There is no group or transaction coordinator yet (the consumer-group
-// issue brings one), so every key is answered COORDINATOR_NOT_AVAILABLE, the
-// retriable error Kafka gives while __consumer_offsets is not ready.
-// Registering the API matters already: librdkafka (kcat) enables LZ4 only
-// against brokers that advertise FindCoordinator v0 (rdkafka_feature.c).
+// Group keys (type 0) are answered with this broker, the leader of every
+// partition of __consumer_offsets, which is created on the first request.
+// v4 batches keys. Transaction keys (type 1) get COORDINATOR_NOT_AVAILABLE
+// until the transaction coordinator exists (later issue); other types
+// INVALID_REQUEST. Registering the API matters on its own too: librdkafka
+// (kcat) enables LZ4 only against brokers that advertise FindCoordinator v0
+// (rdkafka_feature.c).
 
 func init() { register(10, 0, 4, handleFindCoordinator) }
 
 func handleFindCoordinator(b *Broker, r *request) (*reply, error) {
 	req := r.kreq.(*kmsg.FindCoordinatorRequest)
 	resp := req.ResponseKind().(*kmsg.FindCoordinatorResponse)
-	msg := "the group and transaction coordinators are not available in this release"
-	resp.NodeID = -1
+	keys := req.CoordinatorKeys
 	if r.version < 4 {
-		resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
-		resp.ErrorMessage = &msg
-		return done(resp)
+		keys = []string{req.CoordinatorKey}
 	}
-	for _, key := range req.CoordinatorKeys {
+	for _, key := range keys {
 		c := kmsg.NewFindCoordinatorResponseCoordinator()
 		c.Key, c.NodeID = key, -1
-		c.ErrorCode = kerr.CoordinatorNotAvailable.Code
-		c.ErrorMessage = &msg
+		var msg string
+		switch {
+		case req.CoordinatorType == 1:
+			c.ErrorCode = kerr.CoordinatorNotAvailable.Code
+			msg = "the transaction coordinator is not available in this release"
+		case req.CoordinatorType != 0:
+			c.ErrorCode = kerr.InvalidRequest.Code
+			msg = "unknown coordinator type"
+		case key == "":
+			c.ErrorCode = kerr.InvalidRequest.Code
+			msg = "the group id is empty"
+		case !b.offsetsTopicReady():
+			c.ErrorCode = kerr.CoordinatorNotAvailable.Code
+			msg = "__consumer_offsets is not available yet"
+		default:
+			c.NodeID, c.Host, c.Port = b.cfg.NodeID, b.advHost, b.advPort
+		}
+		if msg != "" {
+			c.ErrorMessage = &msg
+		}
 		resp.Coordinators = append(resp.Coordinators, c)
+	}
+	if r.version < 4 {
+		c := resp.Coordinators[0]
+		resp.Coordinators = nil
+		resp.ErrorCode, resp.ErrorMessage = c.ErrorCode, c.ErrorMessage
+		resp.NodeID, resp.Host, resp.Port = c.NodeID, c.Host, c.Port
 	}
 	return done(resp)
 }

@@ -13,6 +13,7 @@ type metrics struct {
 	bytesOut      prometheus.Counter
 	messagesIn    prometheus.Counter
 	produceErrors *prometheus.CounterVec
+	rebalances    prometheus.Histogram
 }
 
 func newMetrics(b *Broker, reg prometheus.Registerer) *metrics {
@@ -35,6 +36,10 @@ func newMetrics(b *Broker, reg prometheus.Registerer) *metrics {
 		produceErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sluice_broker_produce_errors_total", Help: "Partition produce errors, by Kafka error.",
 		}, []string{"error"}),
+		rebalances: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "sluice_consumer_group_rebalance_seconds", Help: "Consumer-group rebalances, from PreparingRebalance to Stable.",
+			Buckets: []float64{0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300},
+		}),
 	}
 	if reg == nil {
 		return m
@@ -51,7 +56,7 @@ func newMetrics(b *Broker, reg prometheus.Registerer) *metrics {
 		}
 		return float64(n)
 	})
-	for _, c := range []prometheus.Collector{m.connections, m.requests, m.bytesIn, m.bytesOut, m.messagesIn, m.produceErrors, partitions, logSize} {
+	for _, c := range []prometheus.Collector{m.connections, m.requests, m.bytesIn, m.bytesOut, m.messagesIn, m.produceErrors, partitions, logSize, newGroupCollector(b), m.rebalances} {
 		reg.MustRegister(c)
 	}
 	return m

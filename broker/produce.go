@@ -101,6 +101,11 @@ func (b *Broker) produceTo(topicName string, idx int32, records []byte, now int6
 	if p == nil {
 		return nil, kerr.UnknownTopicOrPartition.Code, false
 	}
+	if p.t.internal {
+		// __consumer_offsets and friends are written by their coordinators
+		// only, as in Kafka.
+		return p, kerr.InvalidTopicException.Code, false
+	}
 	s := p.t.settings.Load()
 	h, code := validateBatch(records, s, now)
 	if code != 0 {

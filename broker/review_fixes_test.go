@@ -84,4 +84,25 @@ func TestProtocolEdgeCases(t *testing.T) {
 			t.Fatalf("after a failed acks=0 produce: read %d bytes, err %v; want the connection closed", n, err)
 		}
 	})
+
+	t.Run("internal-topics-refuse-client-writes", func(t *testing.T) {
+		// FindCoordinator creates __consumer_offsets.
+		fc := kmsg.NewPtrFindCoordinatorRequest()
+		fc.CoordinatorKey = "g"
+		if _, err := fc.RequestWith(ctx, cl); err != nil {
+			t.Fatal(err)
+		}
+		c := compatConn(t, b.Addr())
+		var p kmsg.ProduceResponseTopicPartition
+		for i := 0; i < 50; i++ {
+			p = (&compatProducer{c: c, corr: int32(i)}).produce(t, 9, -1, "__consumer_offsets", 0, compatBatch(1, 10))
+			if p.ErrorCode != kerr.UnknownTopicOrPartition.Code {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if p.ErrorCode != kerr.InvalidTopicException.Code {
+			t.Fatalf("client produce to __consumer_offsets: %v, want INVALID_TOPIC_EXCEPTION", kerr.ErrorForCode(p.ErrorCode))
+		}
+	})
 }

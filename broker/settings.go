@@ -26,6 +26,9 @@ func (c *Config) ApplySetting(name, value string) error {
 		*dst = time.Duration(n) * time.Millisecond
 		return err
 	}
+	if ok, err := c.parseGroupSetting(name, value); ok {
+		return err
+	}
 	switch name {
 	case "auto.create.topics.enable":
 		v, err := strconv.ParseBool(value)

@@ -22,7 +22,8 @@ func Start(t testing.TB, mod ...func(*broker.Config)) *broker.Broker {
 	return StartConfig(t, cfg)
 }
 
-// Config is the test default: auto-created topics, in-memory raft.
+// Config is the test default: auto-created topics, in-memory raft, a small
+// __consumer_offsets (4 partitions) and no initial rebalance delay.
 func Config(dir string) broker.Config {
 	level := slog.LevelWarn
 	if os.Getenv("SLUICE_TEST_LOG") != "" {
@@ -35,7 +36,10 @@ func Config(dir string) broker.Config {
 		NodeID:           1,
 		AutoCreateTopics: true,
 		NumPartitions:    1,
-		Logger:           slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: level})),
+
+		OffsetsTopicPartitions:     4,
+		GroupInitialRebalanceDelay: -1,
+		Logger:                     slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: level})),
 	}
 }
 
@@ -59,4 +63,16 @@ func StartConfig(t testing.TB, cfg broker.Config) *broker.Broker {
 		}
 	})
 	return b
+}
+
+// Restart closes b and starts a broker on the same data directory and
+// address, as a process restart would (cfg must be the config b ran with).
+func Restart(t testing.TB, b *broker.Broker, cfg broker.Config) *broker.Broker {
+	t.Helper()
+	addr := b.Addr()
+	if err := b.Close(); err != nil {
+		t.Fatalf("close broker: %v", err)
+	}
+	cfg.KafkaAddr = addr
+	return StartConfig(t, cfg)
 }

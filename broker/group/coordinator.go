@@ -1,0 +1,300 @@
+package group
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Record is one __consumer_offsets record; a nil Value is a tombstone.
+type Record struct {
+	Key, Value []byte
+}
+
+// Log is where the coordinator writes its records: the broker appends them
+// to the group's partition of __consumer_offsets and the returned channel
+// reports when they are durable (or the error).
+type Log interface {
+	Append(group string, recs []Record) <-chan error
+}
+
+// Config configures a Coordinator.
+type Config struct {
+	Log Log
+	// InitialRebalanceDelay is group.initial.rebalance.delay.ms: how long
+	// the first rebalance of an empty group waits for more members.
+	InitialRebalanceDelay time.Duration
+	// MinSessionTimeout and MaxSessionTimeout bound the members' session
+	// timeouts (group.min/max.session.timeout.ms).
+	MinSessionTimeout, MaxSessionTimeout time.Duration
+	// MaxMetadataBytes is offset.metadata.max.bytes.
+	MaxMetadataBytes int
+	// Partitions returns the partition count of a topic, or -1 when the
+	// topic does not exist; commits to unknown partitions are refused.
+	Partitions func(topic string) int32
+	// Rebalanced, when set, hears of each rebalance that ended with the
+	// group Stable, with its duration (from PreparingRebalance on).
+	Rebalanced func(time.Duration)
+	Logger     *slog.Logger
+}
+
+// Coordinator holds every classic group of this broker.
+type Coordinator struct {
+	cfg    Config
+	mu     sync.Mutex
+	groups map[string]*group
+	seq    uint64
+	closed bool
+}
+
+// New returns an empty coordinator; Load fills it from the log.
+func New(cfg Config) *Coordinator {
+	if cfg.MinSessionTimeout <= 0 {
+		cfg.MinSessionTimeout = 6 * time.Second
+	}
+	if cfg.MaxSessionTimeout <= 0 {
+		cfg.MaxSessionTimeout = 30 * time.Minute
+	}
+	if cfg.MaxMetadataBytes <= 0 {
+		cfg.MaxMetadataBytes = 4096
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Rebalanced == nil {
+		cfg.Rebalanced = func(time.Duration) {}
+	}
+	if cfg.Partitions == nil {
+		cfg.Partitions = func(string) int32 { return -1 }
+	}
+	return &Coordinator{cfg: cfg, groups: map[string]*group{}}
+}
+
+// Close stops every timer; later requests get COORDINATOR_NOT_AVAILABLE.
+func (c *Coordinator) Close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.closed = true
+	for _, g := range c.groups {
+		g.token++
+		if g.timer != nil {
+			g.timer.Stop()
+		}
+		for _, t := range g.pending {
+			t.Stop()
+		}
+	}
+}
+
+func newMemberID(clientID string) string {
+	var b [16]byte
+	rand.Read(b[:])
+	h := hex.EncodeToString(b[:])
+	return clientID + "-" + h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}
+
+// Record keys and values in Kafka's __consumer_offsets layout.
+
+func offsetKey(group, topic string, partition int32) []byte {
+	k := kmsg.OffsetCommitKey{Version: 1, Group: group, Topic: topic, Partition: partition}
+	return k.AppendTo(nil)
+}
+
+func offsetValue(o offset) []byte {
+	v := kmsg.NewOffsetCommitValue()
+	v.Version = 3
+	v.Offset, v.LeaderEpoch, v.Metadata, v.CommitTimestamp = o.offset, o.leaderEpoch, o.metadata, o.timestamp
+	return v.AppendTo(nil)
+}
+
+func groupKey(group string) []byte {
+	k := kmsg.GroupMetadataKey{Version: 2, Group: group}
+	return k.AppendTo(nil)
+}
+
+// groupValue is the group's metadata as Kafka stores it after each
+// rebalance (version 3: with static instance ids).
+func (g *group) value(now time.Time) []byte {
+	v := kmsg.NewGroupMetadataValue()
+	v.Version = 3
+	v.ProtocolType = g.protocolType
+	v.Generation = g.generation
+	if g.protocol != "" {
+		p := g.protocol
+		v.Protocol = &p
+	}
+	if g.leader != "" {
+		l := g.leader
+		v.Leader = &l
+	}
+	v.CurrentStateTimestamp = now.UnixMilli()
+	for _, m := range g.sortedMembers() {
+		vm := kmsg.NewGroupMetadataValueMember()
+		vm.MemberID, vm.InstanceID = m.id, m.instanceID
+		vm.ClientID, vm.ClientHost = m.clientID, m.clientHost
+		vm.RebalanceTimeoutMillis = int32(m.rebalanceTimeout / time.Millisecond)
+		vm.SessionTimeoutMillis = int32(m.sessionTimeout / time.Millisecond)
+		vm.Subscription = m.metadata(g.protocol)
+		vm.Assignment = m.assignment
+		v.Members = append(v.Members, vm)
+	}
+	return v.AppendTo(nil)
+}
+
+// errBadRecord marks a __consumer_offsets record this coordinator cannot read.
+var errBadRecord = errors.New("unreadable __consumer_offsets record")
+
+// Load applies one record read back from __consumer_offsets, in log order.
+// Records of unknown key versions are skipped, as Kafka skips them.
+func (c *Coordinator) Load(key, value []byte) error {
+	if len(key) < 2 {
+		return errBadRecord
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := time.Now()
+	version := int16(key[0])<<8 | int16(key[1])
+	switch version {
+	case 0, 1:
+		var k kmsg.OffsetCommitKey
+		if err := k.ReadFrom(key); err != nil {
+			return errBadRecord
+		}
+		g := c.groups[k.Group]
+		if value == nil {
+			if g != nil {
+				delete(g.offsets[k.Topic], k.Partition)
+				if len(g.offsets[k.Topic]) == 0 {
+					delete(g.offsets, k.Topic)
+				}
+			}
+			return nil
+		}
+		var v kmsg.OffsetCommitValue
+		if err := v.ReadFrom(value); err != nil {
+			return errBadRecord
+		}
+		if g == nil {
+			g = newGroup(k.Group, now)
+			c.groups[k.Group] = g
+		}
+		c.seq++
+		g.setOffset(k.Topic, k.Partition, offset{offset: v.Offset, leaderEpoch: v.LeaderEpoch, metadata: v.Metadata, timestamp: v.CommitTimestamp, seq: c.seq})
+	case 2:
+		var k kmsg.GroupMetadataKey
+		if err := k.ReadFrom(key); err != nil {
+			return errBadRecord
+		}
+		if value == nil {
+			delete(c.groups, k.Group)
+			return nil
+		}
+		var v kmsg.GroupMetadataValue
+		if err := v.ReadFrom(value); err != nil {
+			return errBadRecord
+		}
+		g := c.groups[k.Group]
+		if g == nil {
+			g = newGroup(k.Group, now)
+			c.groups[k.Group] = g
+		}
+		g.members, g.static = map[string]*member{}, map[string]string{}
+		g.protocolType, g.generation = v.ProtocolType, v.Generation
+		g.protocol, g.leader = deref(v.Protocol), deref(v.Leader)
+		for _, vm := range v.Members {
+			g.joinOrder++
+			m := &member{
+				id: vm.MemberID, instanceID: vm.InstanceID, clientID: vm.ClientID, clientHost: vm.ClientHost,
+				sessionTimeout:   time.Duration(vm.SessionTimeoutMillis) * time.Millisecond,
+				rebalanceTimeout: time.Duration(vm.RebalanceTimeoutMillis) * time.Millisecond,
+				protocols:        []kmsg.JoinGroupRequestProtocol{{Name: g.protocol, Metadata: vm.Subscription}},
+				assignment:       vm.Assignment, order: g.joinOrder, lastSeen: now,
+			}
+			if m.rebalanceTimeout <= 0 {
+				m.rebalanceTimeout = m.sessionTimeout
+			}
+			g.members[m.id] = m
+			if m.instanceID != nil {
+				g.static[*m.instanceID] = m.id
+			}
+		}
+		if len(g.members) > 0 {
+			g.setState(Stable, now)
+		} else {
+			g.setState(Empty, now)
+		}
+	}
+	return nil
+}
+
+// Loaded starts the session timers of the members Load restored: they have
+// a session timeout from now to show they are still alive.
+func (c *Coordinator) Loaded() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, g := range c.groups {
+		for _, m := range g.members {
+			c.watchSession(g, m)
+		}
+	}
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+func (g *group) setOffset(topic string, partition int32, o offset) {
+	ps := g.offsets[topic]
+	if ps == nil {
+		ps = map[int32]offset{}
+		g.offsets[topic] = ps
+	}
+	if cur, ok := ps[partition]; !ok || cur.seq < o.seq {
+		ps[partition] = o
+	}
+}
+
+// watchSession expires m once it has neither heartbeated, joined nor synced
+// for its session timeout. A member waiting in JoinGroup or SyncGroup is
+// alive by definition.
+func (c *Coordinator) watchSession(g *group, m *member) {
+	d := m.sessionTimeout - time.Since(m.lastSeen)
+	time.AfterFunc(max(d, time.Millisecond), func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if c.closed || c.groups[g.id] != g || g.members[m.id] != m {
+			return
+		}
+		if m.join != nil || m.sync != nil {
+			m.lastSeen = time.Now()
+		}
+		if time.Since(m.lastSeen) < m.sessionTimeout {
+			c.watchSession(g, m)
+			return
+		}
+		c.cfg.Logger.Info("group member session expired", "group", g.id, "member", m.id)
+		c.removeMember(g, m)
+		c.memberGone(g)
+	})
+}
+
+// persistGroup writes g's metadata; the channel reports durability.
+func (c *Coordinator) persistGroup(g *group) <-chan error {
+	return c.cfg.Log.Append(g.id, []Record{{Key: groupKey(g.id), Value: g.value(time.Now())}})
+}
+
+// dropIfUnused forgets a group that holds nothing worth keeping (a group
+// made by a JoinGroup that failed validation).
+func (c *Coordinator) dropIfUnused(g *group) {
+	if g.state == Empty && len(g.members) == 0 && len(g.pending) == 0 && len(g.offsets) == 0 && g.generation == 0 {
+		delete(c.groups, g.id)
+	}
+}

@@ -1,0 +1,266 @@
+package group
+
+import (
+	"sort"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// commitCode is the group-level check of an OffsetCommit, as Kafka orders
+// it. A nil group with a simple (generation < 0) commit is created.
+func (c *Coordinator) commitCode(req *kmsg.OffsetCommitRequest) (*group, int16) {
+	if req.Group == "" {
+		return nil, kerr.InvalidGroupID.Code
+	}
+	if c.closed {
+		return nil, kerr.CoordinatorNotAvailable.Code
+	}
+	g := c.groups[req.Group]
+	if g == nil {
+		if req.Generation >= 0 {
+			return nil, kerr.IllegalGeneration.Code
+		}
+		g = newGroup(req.Group, time.Now())
+		c.groups[req.Group] = g
+		return g, 0
+	}
+	if req.Generation < 0 && g.state == Empty {
+		return g, 0 // a commit by a client that assigns itself (no group membership)
+	}
+	if req.InstanceID != nil {
+		if cur, ok := g.static[*req.InstanceID]; ok && cur != req.MemberID {
+			return nil, kerr.FencedInstanceID.Code
+		}
+	}
+	switch {
+	case g.state == CompletingRebalance:
+		return nil, kerr.RebalanceInProgress.Code
+	case g.members[req.MemberID] == nil:
+		return nil, kerr.UnknownMemberID.Code
+	case req.Generation != g.generation:
+		return nil, kerr.IllegalGeneration.Code
+	}
+	g.members[req.MemberID].lastSeen = time.Now()
+	return g, 0
+}
+
+// CommitOffsets handles an OffsetCommit request. The response holds the
+// refusals; finish, which may block, waits for the accepted offsets to be
+// durable, applies them and completes the response.
+func (c *Coordinator) CommitOffsets(req *kmsg.OffsetCommitRequest) (*kmsg.OffsetCommitResponse, func()) {
+	resp := req.ResponseKind().(*kmsg.OffsetCommitResponse)
+	type pendingOffset struct {
+		topic string
+		part  int32
+		code  *int16
+		o     offset
+	}
+	var pend []pendingOffset
+	var recs []Record
+	c.mu.Lock()
+	g, groupCode := c.commitCode(req)
+	now := time.Now().UnixMilli()
+	for _, rt := range req.Topics {
+		st := kmsg.NewOffsetCommitResponseTopic()
+		st.Topic = rt.Topic
+		st.Partitions = make([]kmsg.OffsetCommitResponseTopicPartition, len(rt.Partitions))
+		n := c.cfg.Partitions(rt.Topic)
+		for i, rp := range rt.Partitions {
+			sp := &st.Partitions[i]
+			sp.Default()
+			sp.Partition = rp.Partition
+			switch {
+			case groupCode != 0:
+				sp.ErrorCode = groupCode
+			case rp.Partition < 0 || rp.Partition >= n:
+				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			case rp.Metadata != nil && len(*rp.Metadata) > c.cfg.MaxMetadataBytes:
+				sp.ErrorCode = kerr.OffsetMetadataTooLarge.Code
+			default:
+				c.seq++
+				o := offset{offset: rp.Offset, leaderEpoch: rp.LeaderEpoch, metadata: deref(rp.Metadata), timestamp: now, seq: c.seq}
+				if req.Version < 6 {
+					o.leaderEpoch = -1
+				}
+				pend = append(pend, pendingOffset{rt.Topic, rp.Partition, &sp.ErrorCode, o})
+				recs = append(recs, Record{Key: offsetKey(req.Group, rt.Topic, rp.Partition), Value: offsetValue(o)})
+			}
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	var wait <-chan error
+	if len(recs) > 0 {
+		wait = c.cfg.Log.Append(req.Group, recs)
+	} else if g != nil {
+		c.dropIfUnused(g) // a simple commit that committed nothing leaves no group
+	}
+	c.mu.Unlock()
+	if wait == nil {
+		return resp, func() {}
+	}
+	return resp, func() {
+		err := <-wait
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		for _, p := range pend {
+			if err != nil {
+				*p.code = kerr.CoordinatorNotAvailable.Code
+				continue
+			}
+			g.setOffset(p.topic, p.part, p.o)
+		}
+		if err != nil {
+			c.cfg.Logger.Error("write offset commit", "group", req.Group, "err", err)
+		}
+	}
+}
+
+// FetchOffsets returns the committed offsets of a group for the topics
+// asked for (nil: every committed offset), in OffsetFetch v8's shape.
+// Partitions without a commit get offset -1.
+func (c *Coordinator) FetchOffsets(groupID string, topics []kmsg.OffsetFetchRequestGroupTopic) ([]kmsg.OffsetFetchResponseGroupTopic, int16) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil, kerr.CoordinatorNotAvailable.Code
+	}
+	g := c.groups[groupID]
+	var out []kmsg.OffsetFetchResponseGroupTopic
+	part := func(topic string, p int32) kmsg.OffsetFetchResponseGroupTopicPartition {
+		rp := kmsg.NewOffsetFetchResponseGroupTopicPartition()
+		rp.Partition, rp.Offset, rp.LeaderEpoch = p, -1, -1
+		empty := ""
+		rp.Metadata = &empty
+		if g != nil {
+			if o, ok := g.offsets[topic][p]; ok {
+				md := o.metadata
+				rp.Offset, rp.LeaderEpoch, rp.Metadata = o.offset, o.leaderEpoch, &md
+			}
+		}
+		return rp
+	}
+	if topics == nil {
+		if g == nil {
+			return nil, 0
+		}
+		names := make([]string, 0, len(g.offsets))
+		for t := range g.offsets {
+			names = append(names, t)
+		}
+		sort.Strings(names)
+		for _, t := range names {
+			rt := kmsg.NewOffsetFetchResponseGroupTopic()
+			rt.Topic = t
+			ps := make([]int32, 0, len(g.offsets[t]))
+			for p := range g.offsets[t] {
+				ps = append(ps, p)
+			}
+			sort.Slice(ps, func(i, j int) bool { return ps[i] < ps[j] })
+			for _, p := range ps {
+				rt.Partitions = append(rt.Partitions, part(t, p))
+			}
+			out = append(out, rt)
+		}
+		return out, 0
+	}
+	for _, t := range topics {
+		rt := kmsg.NewOffsetFetchResponseGroupTopic()
+		rt.Topic = t.Topic
+		for _, p := range t.Partitions {
+			rt.Partitions = append(rt.Partitions, part(t.Topic, p))
+		}
+		out = append(out, rt)
+	}
+	return out, 0
+}
+
+// DeleteOffsets handles OffsetDelete: the group-level code, per-partition
+// codes, and finish, which waits for the tombstones to be durable.
+func (c *Coordinator) DeleteOffsets(groupID string, topics []kmsg.OffsetDeleteRequestTopic) (int16, []kmsg.OffsetDeleteResponseTopic, func()) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	nothing := func() {}
+	if groupID == "" {
+		return kerr.InvalidGroupID.Code, nil, nothing
+	}
+	if c.closed {
+		return kerr.CoordinatorNotAvailable.Code, nil, nothing
+	}
+	g := c.groups[groupID]
+	if g == nil {
+		return kerr.GroupIDNotFound.Code, nil, nothing
+	}
+	if g.protocolType != "" && g.protocolType != "consumer" && len(g.members) > 0 {
+		return kerr.NonEmptyGroup.Code, nil, nothing
+	}
+	subscribed, known := g.subscribedTopics()
+	var out []kmsg.OffsetDeleteResponseTopic
+	var recs []Record
+	var codes []*int16
+	for _, rt := range topics {
+		st := kmsg.NewOffsetDeleteResponseTopic()
+		st.Topic = rt.Topic
+		st.Partitions = make([]kmsg.OffsetDeleteResponseTopicPartition, len(rt.Partitions))
+		n := c.cfg.Partitions(rt.Topic)
+		for i, rp := range rt.Partitions {
+			sp := &st.Partitions[i]
+			sp.Default()
+			sp.Partition = rp.Partition
+			switch {
+			case rp.Partition < 0 || rp.Partition >= n:
+				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			case !known || subscribed[rt.Topic]:
+				sp.ErrorCode = kerr.GroupSubscribedToTopic.Code
+			default:
+				if _, ok := g.offsets[rt.Topic][rp.Partition]; ok {
+					delete(g.offsets[rt.Topic], rp.Partition)
+					if len(g.offsets[rt.Topic]) == 0 {
+						delete(g.offsets, rt.Topic)
+					}
+					recs = append(recs, Record{Key: offsetKey(groupID, rt.Topic, rp.Partition)})
+					codes = append(codes, &sp.ErrorCode)
+				}
+			}
+		}
+		out = append(out, st)
+	}
+	if len(recs) == 0 {
+		return 0, out, nothing
+	}
+	wait := c.cfg.Log.Append(groupID, recs)
+	return 0, out, func() {
+		if err := <-wait; err != nil {
+			c.cfg.Logger.Error("write offset tombstones", "group", groupID, "err", err)
+			for _, code := range codes {
+				*code = kerr.CoordinatorNotAvailable.Code
+			}
+		}
+	}
+}
+
+// ForgetTopics deletes every committed offset of the named (deleted)
+// topics, writing tombstones without waiting for them.
+func (c *Coordinator) ForgetTopics(topics []string) {
+	if len(topics) == 0 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return
+	}
+	for _, g := range c.groups {
+		var recs []Record
+		for _, t := range topics {
+			for p := range g.offsets[t] {
+				recs = append(recs, Record{Key: offsetKey(g.id, t, p)})
+			}
+			delete(g.offsets, t)
+		}
+		if len(recs) > 0 {
+			c.cfg.Log.Append(g.id, recs)
+		}
+	}
+}

@@ -1,0 +1,282 @@
+package broker_test
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluice-io/sluice/internal/testbroker"
+)
+
+// Consumer-group acceptance tests with franz-go: several members share a
+// 6-partition topic, every record is consumed, offsets are committed, and a
+// new client of the same group (or the same group after a broker restart)
+// resumes from the committed offsets.
+
+const groupTestPartitions = 6
+
+// groupProduce writes records from..to-1 of topic, values "topic-i",
+// spread round-robin over the partitions.
+func groupProduce(t *testing.T, addr, topic string, from, to int) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.RecordPartitioner(kgo.RoundRobinPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	var rs []*kgo.Record
+	for i := from; i < to; i++ {
+		rs = append(rs, &kgo.Record{Topic: topic, Key: []byte(strconv.Itoa(i)), Value: []byte(fmt.Sprintf("%s-%d", topic, i))})
+	}
+	if err := cl.ProduceSync(compatCtx(t, 30*time.Second), rs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// groupSeen collects the record indexes consumed by all members.
+type groupSeen struct {
+	mu   sync.Mutex
+	seen map[int]int
+}
+
+func (s *groupSeen) add(t *testing.T, topic string, r *kgo.Record) {
+	i, err := strconv.Atoi(strings.TrimPrefix(string(r.Value), topic+"-"))
+	if err != nil {
+		t.Errorf("unexpected record %q", r.Value)
+		return
+	}
+	s.mu.Lock()
+	s.seen[i]++
+	s.mu.Unlock()
+}
+
+func (s *groupSeen) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.seen)
+}
+
+// groupMember is a franz-go group consumer polling in its own goroutine.
+type groupMember struct {
+	cl     *kgo.Client
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func startGroupMember(t *testing.T, addr, group, topic string, seen *groupSeen, opts ...kgo.Opt) *groupMember {
+	t.Helper()
+	base := []kgo.Opt{
+		kgo.SeedBrokers(addr), kgo.ConsumerGroup(group), kgo.ConsumeTopics(topic),
+		kgo.SessionTimeout(6 * time.Second), kgo.HeartbeatInterval(100 * time.Millisecond),
+		kgo.FetchMaxWait(200 * time.Millisecond),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+	}
+	cl, err := kgo.NewClient(append(base, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	m := &groupMember{cl: cl, cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(m.done)
+		for ctx.Err() == nil {
+			fs := cl.PollFetches(ctx)
+			fs.EachError(func(topic string, p int32, err error) {
+				if ctx.Err() == nil {
+					t.Logf("member fetch error %s/%d: %v", topic, p, err)
+				}
+			})
+			fs.EachRecord(func(r *kgo.Record) { seen.add(t, topic, r) })
+		}
+	}()
+	t.Cleanup(m.stop)
+	return m
+}
+
+// stop commits what the member consumed and leaves the group.
+func (m *groupMember) stop() {
+	select {
+	case <-m.done:
+		return
+	default:
+	}
+	m.cancel()
+	<-m.done
+	m.cl.Close()
+}
+
+func groupWait(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// groupCommitAll has every member commit until the group's committed
+// offsets equal the end offsets.
+func groupCommitAll(t *testing.T, adm *kadm.Client, group, topic string, members []*groupMember) {
+	t.Helper()
+	ctx := compatCtx(t, 30*time.Second)
+	groupWait(t, 20*time.Second, "committed offsets at the log end", func() bool {
+		for _, m := range members {
+			m.cl.CommitUncommittedOffsets(ctx) // REBALANCE_IN_PROGRESS is retried by the loop
+		}
+		ends, err := adm.ListEndOffsets(ctx, topic)
+		if err != nil {
+			return false
+		}
+		committed, err := adm.FetchOffsets(ctx, group)
+		if err != nil {
+			return false
+		}
+		ok := true
+		ends.Each(func(e kadm.ListedOffset) {
+			c, found := committed.Lookup(e.Topic, e.Partition)
+			ok = ok && found && c.At == e.Offset
+		})
+		return ok
+	})
+}
+
+// groupResume starts one new member of group after more records were
+// produced and checks it reads exactly those.
+func groupResume(t *testing.T, addr, group, topic string, from, to int, opts ...kgo.Opt) {
+	t.Helper()
+	groupProduce(t, addr, topic, from, to)
+	seen := &groupSeen{seen: map[int]int{}}
+	m := startGroupMember(t, addr, group, topic, seen, opts...)
+	groupWait(t, 30*time.Second, "the resumed member to read the new records", func() bool { return seen.count() >= to-from })
+	m.stop()
+	seen.mu.Lock()
+	defer seen.mu.Unlock()
+	for i := range seen.seen {
+		if i < from {
+			t.Errorf("resumed member read record %d, committed before it started", i)
+			break
+		}
+	}
+}
+
+func TestGroupBalancers(t *testing.T) {
+	b := testbroker.Start(t)
+	adm, _ := compatAdmin(t, b.Addr())
+	const n = 3000
+	for _, bal := range []struct {
+		name string
+		b    kgo.GroupBalancer
+	}{
+		{"range", kgo.RangeBalancer()},
+		{"roundrobin", kgo.RoundRobinBalancer()},
+		{"sticky", kgo.StickyBalancer()},
+		{"cooperative-sticky", kgo.CooperativeStickyBalancer()},
+	} {
+		t.Run(bal.name, func(t *testing.T) {
+			topic, group := "grp-"+bal.name, "g-"+bal.name
+			compatCreateTopic(t, adm, topic, groupTestPartitions, nil)
+			groupProduce(t, b.Addr(), topic, 0, n)
+			seen := &groupSeen{seen: map[int]int{}}
+			var members []*groupMember
+			for i := 0; i < 3; i++ {
+				members = append(members, startGroupMember(t, b.Addr(), group, topic, seen, kgo.Balancers(bal.b)))
+			}
+			groupWait(t, 30*time.Second, "every record consumed", func() bool { return seen.count() == n })
+			groupWait(t, 20*time.Second, "a stable group of 3 with every partition assigned", func() bool {
+				return groupStable(t, adm, group, 3, topic)
+			})
+			groupCommitAll(t, adm, group, topic, members)
+			for _, m := range members {
+				m.stop()
+			}
+			groupResume(t, b.Addr(), group, topic, n, n+300, kgo.Balancers(bal.b))
+		})
+	}
+}
+
+// groupStable reports whether the group is Stable with want members whose
+// assignments cover every partition of topic exactly once.
+func groupStable(t *testing.T, adm *kadm.Client, group string, want int, topic string) bool {
+	t.Helper()
+	dg, err := adm.DescribeGroups(compatCtx(t, 10*time.Second), group)
+	if err != nil {
+		return false
+	}
+	g := dg[group]
+	if g.Err != nil || g.State != "Stable" || len(g.Members) != want {
+		return false
+	}
+	owners := map[int32]int{}
+	for _, m := range g.Members {
+		ca, ok := m.Assigned.AsConsumer()
+		if !ok {
+			return false
+		}
+		for _, at := range ca.Topics {
+			if at.Topic == topic {
+				for _, p := range at.Partitions {
+					owners[p]++
+				}
+			}
+		}
+	}
+	for p := int32(0); p < groupTestPartitions; p++ {
+		if owners[p] != 1 {
+			return false
+		}
+	}
+	return true
+}
+
+// TestGroupBrokerRestart commits offsets, restarts the broker on the same
+// data directory and checks the group and its offsets came back from
+// __consumer_offsets, and that a consumer resumes from them.
+func TestGroupBrokerRestart(t *testing.T) {
+	cfg := testbroker.Config(t.TempDir())
+	b := testbroker.StartConfig(t, cfg)
+	adm, _ := compatAdmin(t, b.Addr())
+	const topic, group, n = "grp-restart", "g-restart", 1200
+	compatCreateTopic(t, adm, topic, groupTestPartitions, nil)
+	groupProduce(t, b.Addr(), topic, 0, n)
+	seen := &groupSeen{seen: map[int]int{}}
+	members := []*groupMember{
+		startGroupMember(t, b.Addr(), group, topic, seen),
+		startGroupMember(t, b.Addr(), group, topic, seen),
+	}
+	groupWait(t, 30*time.Second, "every record consumed", func() bool { return seen.count() == n })
+	groupCommitAll(t, adm, group, topic, members)
+	before, err := adm.FetchOffsets(compatCtx(t, 10*time.Second), group)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range members {
+		m.stop()
+	}
+
+	b = testbroker.Restart(t, b, cfg)
+	adm2, _ := compatAdmin(t, b.Addr())
+	after, err := adm2.FetchOffsets(compatCtx(t, 10*time.Second), group)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before.Each(func(o kadm.OffsetResponse) {
+		a, ok := after.Lookup(o.Topic, o.Partition)
+		if !ok || a.At != o.At {
+			t.Errorf("%s/%d: committed %d before the restart, %d (found %v) after", o.Topic, o.Partition, o.At, a.At, ok)
+		}
+	})
+	lg, err := adm2.ListGroups(compatCtx(t, 10*time.Second))
+	if err != nil || len(lg) != 1 || lg[group].State != "Empty" {
+		t.Errorf("groups after restart: %+v %v, want %s Empty", lg, err, group)
+	}
+	groupResume(t, b.Addr(), group, topic, n, n+120)
+}

@@ -1,0 +1,57 @@
+package broker
+
+import (
+	"net"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// JoinGroup: v0-9
+//
+// The classic group protocol's join phase (package group): any protocol
+// type, static membership (v5+), the v4+ two-step join with
+// MEMBER_ID_REQUIRED, the leader's member list, SkipAssignment for a static
+// leader rejoining a stable group (v9). The response waits, on the
+// connection's writer, until the join phase ends; the reader goes on.
+//
+// Not yet: the v8 reason is only accepted (no logging of reasons); the
+// KIP-848 protocol and group.max.size.
+
+func init() { register(11, 0, 9, handleJoinGroup) }
+
+func handleJoinGroup(b *Broker, r *request) (*reply, error) {
+	req := r.kreq.(*kmsg.JoinGroupRequest)
+	resp := req.ResponseKind().(*kmsg.JoinGroupResponse)
+	if !b.offsetsTopicReady() {
+		resp.ErrorCode, resp.Generation, resp.MemberID = kerr.CoordinatorNotAvailable.Code, -1, req.MemberID
+		resp.Protocol = kmsg.StringPtr("")
+		return done(resp)
+	}
+	ch := b.groups.JoinGroup(req, r.version, r.clientID, clientHost(r))
+	return &reply{resp: resp, ready: func() {
+		v := resp.Version
+		select {
+		case got := <-ch:
+			*resp = *got
+		case <-b.closing:
+			*resp = *kmsg.NewPtrJoinGroupResponse()
+			resp.ErrorCode, resp.Generation, resp.MemberID = kerr.CoordinatorNotAvailable.Code, -1, req.MemberID
+			resp.Protocol = kmsg.StringPtr("")
+		}
+		resp.Version = v
+		if v < 7 && resp.Protocol == nil {
+			resp.Protocol = kmsg.StringPtr("")
+		}
+	}}, nil
+}
+
+// clientHost is the client's address as Kafka shows it in group
+// descriptions ("/127.0.0.1").
+func clientHost(r *request) string {
+	host, _, err := net.SplitHostPort(r.conn.c.RemoteAddr().String())
+	if err != nil {
+		return "/" + r.conn.c.RemoteAddr().String()
+	}
+	return "/" + host
+}

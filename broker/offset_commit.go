@@ -1,0 +1,42 @@
+package broker
+
+import (
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// OffsetCommit: v2-9
+//
+// Commits by group members are checked against the generation
+// (ILLEGAL_GENERATION), membership (UNKNOWN_MEMBER_ID), static instance
+// (FENCED_INSTANCE_ID) and state (REBALANCE_IN_PROGRESS while the leader
+// assigns); commits with generation -1 (clients that assign partitions
+// themselves) are accepted for groups without members. Unknown topics or
+// partitions get UNKNOWN_TOPIC_OR_PARTITION, metadata over 4096 bytes
+// OFFSET_METADATA_TOO_LARGE. Offsets are written to __consumer_offsets and
+// fsynced before the answer. v0-1 are not served (removed in Kafka 4).
+//
+// Not yet: the v2-4 retention time and offset expiry
+// (offsets.retention.minutes); v10's topic ids.
+
+func init() { register(8, 2, 9, handleOffsetCommit) }
+
+func handleOffsetCommit(b *Broker, r *request) (*reply, error) {
+	req := r.kreq.(*kmsg.OffsetCommitRequest)
+	if !b.offsetsTopicReady() {
+		resp := req.ResponseKind().(*kmsg.OffsetCommitResponse)
+		for _, rt := range req.Topics {
+			st := kmsg.NewOffsetCommitResponseTopic()
+			st.Topic = rt.Topic
+			for _, rp := range rt.Partitions {
+				sp := kmsg.NewOffsetCommitResponseTopicPartition()
+				sp.Partition, sp.ErrorCode = rp.Partition, kerr.CoordinatorNotAvailable.Code
+				st.Partitions = append(st.Partitions, sp)
+			}
+			resp.Topics = append(resp.Topics, st)
+		}
+		return done(resp)
+	}
+	resp, finish := b.groups.CommitOffsets(req)
+	return &reply{resp: resp, ready: finish}, nil
+}

@@ -1,0 +1,53 @@
+package broker
+
+import (
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// OffsetFetch: v1-9
+//
+// Returns committed offsets (-1 where none), with leader epochs from v5;
+// null topics (v2+) return every committed offset of the group. v8+ asks
+// for several groups at once. Commits are applied only once durable, so
+// require_stable (v7+) never waits. v9's member id and epoch belong to the
+// KIP-848 protocol and are ignored for classic groups.
+
+func init() { register(9, 1, 9, handleOffsetFetch) }
+
+func handleOffsetFetch(b *Broker, r *request) (*reply, error) {
+	req := r.kreq.(*kmsg.OffsetFetchRequest)
+	resp := req.ResponseKind().(*kmsg.OffsetFetchResponse)
+	if r.version >= 8 {
+		for _, rg := range req.Groups {
+			g := kmsg.NewOffsetFetchResponseGroup()
+			g.Group = rg.Group
+			g.Topics, g.ErrorCode = b.groups.FetchOffsets(rg.Group, rg.Topics)
+			resp.Groups = append(resp.Groups, g)
+		}
+		return done(resp)
+	}
+	var topics []kmsg.OffsetFetchRequestGroupTopic
+	if req.Topics != nil || r.version < 2 {
+		topics = []kmsg.OffsetFetchRequestGroupTopic{}
+		for _, t := range req.Topics {
+			topics = append(topics, kmsg.OffsetFetchRequestGroupTopic{Topic: t.Topic, Partitions: t.Partitions})
+		}
+	}
+	got, code := b.groups.FetchOffsets(req.Group, topics)
+	resp.ErrorCode = code
+	for _, gt := range got {
+		rt := kmsg.NewOffsetFetchResponseTopic()
+		rt.Topic = gt.Topic
+		for _, gp := range gt.Partitions {
+			rp := kmsg.NewOffsetFetchResponseTopicPartition()
+			rp.Partition, rp.Offset, rp.LeaderEpoch, rp.Metadata = gp.Partition, gp.Offset, gp.LeaderEpoch, gp.Metadata
+			rp.ErrorCode = gp.ErrorCode
+			if code != 0 {
+				rp.ErrorCode = code // v1 has no group-level code
+			}
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		resp.Topics = append(resp.Topics, rt)
+	}
+	return done(resp)
+}
