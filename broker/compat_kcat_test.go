@@ -95,6 +95,12 @@ func TestCompatKcat(t *testing.T) {
 			}
 		})
 	}
+	// librdkafka turns LZ4 on only against brokers that advertise
+	// FindCoordinator v0 (rdkafka_feature.c); the lz4 case above proves the
+	// effect, this names the cause if it ever regresses.
+	if !compatAdvertises(t, adm, 10, 0) {
+		t.Error("FindCoordinator v0 is not advertised: kcat -z lz4 would send uncompressed batches")
+	}
 	t.Run("metadata", func(t *testing.T) { kcatMetadata(t, b.Addr()) })
 	t.Run("offset-for-timestamp", func(t *testing.T) { kcatOffsetForTimestamp(t, b.Addr()) })
 }

@@ -12,14 +12,11 @@ import (
 // configDef describes one topic-level config: its Kafka name, the broker
 // config that supplies its default, the default itself and a validator.
 type configDef struct {
-	name       string
-	brokerKey  string
-	def        string
-	kind       string // LONG, INT, BOOLEAN, STRING, LIST, DOUBLE (DescribeConfigs v3+ types)
-	validate   func(string) error
-	sensitive  bool
-	readOnly   bool
-	docSummary string
+	name      string
+	brokerKey string
+	def       string
+	kind      string // LONG, INT, BOOLEAN, STRING, LIST, DOUBLE (DescribeConfigs v3+ types)
+	validate  func(string) error
 }
 
 const maxLong = "9223372036854775807"
