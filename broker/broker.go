@@ -45,6 +45,11 @@ type Config struct {
 	GroupInitialRebalanceDelay time.Duration
 	GroupMinSessionTimeout     time.Duration // group.min.session.timeout.ms (6 s)
 	GroupMaxSessionTimeout     time.Duration // group.max.session.timeout.ms (30 min)
+	// KIP-848 groups: group.consumer.heartbeat.interval.ms (5 s),
+	// group.consumer.session.timeout.ms (45 s), group.consumer.max.size.
+	ConsumerGroupHeartbeatInterval time.Duration
+	ConsumerGroupSessionTimeout    time.Duration
+	ConsumerGroupMaxSize           int
 
 	// Static broker configs (log.retention.ms, message.max.bytes, ...) that
 	// supply topic defaults and appear in DescribeConfigs for the broker.

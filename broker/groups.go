@@ -57,6 +57,19 @@ func (b *Broker) newGroupCoordinator() error {
 		},
 		Rebalanced: func(d time.Duration) { b.metrics.rebalances.Observe(d.Seconds()) },
 		Logger:     b.logger,
+
+		ConsumerHeartbeatInterval: b.cfg.ConsumerGroupHeartbeatInterval,
+		ConsumerSessionTimeout:    b.cfg.ConsumerGroupSessionTimeout,
+		ConsumerMaxSize:           b.cfg.ConsumerGroupMaxSize,
+		TopicsVersion:             b.meta.Version,
+		Topics: func() []group.TopicInfo {
+			ts := b.meta.Topics()
+			out := make([]group.TopicInfo, len(ts))
+			for i, t := range ts {
+				out[i] = group.TopicInfo{Name: t.Name, ID: t.ID, Partitions: int32(len(t.Partitions))}
+			}
+			return out
+		},
 	})
 	t := b.topicByName(offsetsTopic)
 	if t == nil {
@@ -193,7 +206,8 @@ func (c *Config) parseGroupSetting(name, value string) (bool, error) {
 	if err != nil {
 		switch name {
 		case "offsets.topic.num.partitions", "group.initial.rebalance.delay.ms",
-			"group.min.session.timeout.ms", "group.max.session.timeout.ms":
+			"group.min.session.timeout.ms", "group.max.session.timeout.ms",
+			"group.consumer.heartbeat.interval.ms", "group.consumer.session.timeout.ms", "group.consumer.max.size":
 			return true, fmt.Errorf("%q is not a number", value)
 		}
 		return false, nil
@@ -222,6 +236,21 @@ func (c *Config) parseGroupSetting(name, value string) (bool, error) {
 		} else {
 			c.GroupMaxSessionTimeout = d
 		}
+	case "group.consumer.heartbeat.interval.ms", "group.consumer.session.timeout.ms":
+		if n <= 0 || n > 1<<31-1 {
+			return true, fmt.Errorf("must be positive")
+		}
+		d := time.Duration(n) * time.Millisecond
+		if name == "group.consumer.heartbeat.interval.ms" {
+			c.ConsumerGroupHeartbeatInterval = d
+		} else {
+			c.ConsumerGroupSessionTimeout = d
+		}
+	case "group.consumer.max.size":
+		if n < 1 || n > 1<<31-1 {
+			return true, fmt.Errorf("must be between 1 and %d", 1<<31-1)
+		}
+		c.ConsumerGroupMaxSize = int(n)
 	default:
 		return false, nil
 	}

@@ -9,8 +9,9 @@ import (
 // Returns committed offsets (-1 where none), with leader epochs from v5;
 // null topics (v2+) return every committed offset of the group. v8+ asks
 // for several groups at once. Commits are applied only once durable, so
-// require_stable (v7+) never waits. v9's member id and epoch belong to the
-// KIP-848 protocol and are ignored for classic groups.
+// require_stable (v7+) never waits. v9's member id and epoch are checked
+// for KIP-848 groups (UNKNOWN_MEMBER_ID, STALE_MEMBER_EPOCH) and ignored
+// for classic groups.
 
 func init() { register(9, 1, 9, handleOffsetFetch) }
 
@@ -21,7 +22,9 @@ func handleOffsetFetch(b *Broker, r *request) (*reply, error) {
 		for _, rg := range req.Groups {
 			g := kmsg.NewOffsetFetchResponseGroup()
 			g.Group = rg.Group
-			g.Topics, g.ErrorCode = b.groups.FetchOffsets(rg.Group, rg.Topics)
+			if g.ErrorCode = b.groups.CheckFetchMember(rg.Group, rg.MemberID, rg.MemberEpoch); g.ErrorCode == 0 {
+				g.Topics, g.ErrorCode = b.groups.FetchOffsets(rg.Group, rg.Topics)
+			}
 			resp.Groups = append(resp.Groups, g)
 		}
 		return done(resp)

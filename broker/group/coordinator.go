@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"log/slog"
+	"math"
 	"sync"
 	"time"
 
@@ -41,6 +42,17 @@ type Config struct {
 	// group Stable, with its duration (from PreparingRebalance on).
 	Rebalanced func(time.Duration)
 	Logger     *slog.Logger
+
+	// KIP-848 groups: group.consumer.heartbeat.interval.ms,
+	// group.consumer.session.timeout.ms and group.consumer.max.size.
+	ConsumerHeartbeatInterval time.Duration
+	ConsumerSessionTimeout    time.Duration
+	ConsumerMaxSize           int
+	// TopicsVersion changes whenever a topic is created, deleted or
+	// grows; Topics lists every topic. KIP-848 groups resolve their
+	// subscriptions with them.
+	TopicsVersion func() uint64
+	Topics        func() []TopicInfo
 }
 
 // Coordinator holds every classic group of this broker.
@@ -68,6 +80,19 @@ func New(cfg Config) *Coordinator {
 	}
 	if cfg.Rebalanced == nil {
 		cfg.Rebalanced = func(time.Duration) {}
+	}
+	if cfg.ConsumerHeartbeatInterval <= 0 {
+		cfg.ConsumerHeartbeatInterval = 5 * time.Second
+	}
+	if cfg.ConsumerSessionTimeout <= 0 {
+		cfg.ConsumerSessionTimeout = 45 * time.Second
+	}
+	if cfg.ConsumerMaxSize <= 0 {
+		cfg.ConsumerMaxSize = math.MaxInt32
+	}
+	if cfg.TopicsVersion == nil || cfg.Topics == nil {
+		cfg.TopicsVersion = func() uint64 { return 0 }
+		cfg.Topics = func() []TopicInfo { return nil }
 	}
 	if cfg.Partitions == nil {
 		cfg.Partitions = func(string) int32 { return -1 }
@@ -172,6 +197,7 @@ func (c *Coordinator) Load(key, value []byte) error {
 				if len(g.offsets[k.Topic]) == 0 {
 					delete(g.offsets, k.Topic)
 				}
+				c.forgetIfEmpty(g)
 			}
 			return nil
 		}
@@ -191,7 +217,17 @@ func (c *Coordinator) Load(key, value []byte) error {
 			return errBadRecord
 		}
 		if value == nil {
-			delete(c.groups, k.Group)
+			if g := c.groups[k.Group]; g != nil {
+				// The classic group is gone; its offsets have their own
+				// tombstones (or live on in a KIP-848 group).
+				g.members, g.static = map[string]*member{}, map[string]string{}
+				g.generation, g.leader, g.protocol = 0, "", ""
+				if g.cg == nil {
+					g.protocolType = ""
+				}
+				g.setState(Empty, now)
+				c.forgetIfEmpty(g)
+			}
 			return nil
 		}
 		var v kmsg.GroupMetadataValue
@@ -228,8 +264,17 @@ func (c *Coordinator) Load(key, value []byte) error {
 		} else {
 			g.setState(Empty, now)
 		}
+	case recConsumerGroup, recConsumerMember, recTargetMetadata, recTargetMember, recCurrentAssignmnt:
+		return c.loadConsumer(version, key, value, now)
 	}
 	return nil
+}
+
+// forgetIfEmpty drops a group left with nothing by the log's tombstones.
+func (c *Coordinator) forgetIfEmpty(g *group) {
+	if len(g.offsets) == 0 && g.cg == nil && len(g.members) == 0 && g.generation == 0 && g.protocolType == "" {
+		delete(c.groups, g.id)
+	}
 }
 
 // Loaded starts the session timers of the members Load restored: they have
@@ -237,9 +282,13 @@ func (c *Coordinator) Load(key, value []byte) error {
 func (c *Coordinator) Loaded() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	now := time.Now()
 	for _, g := range c.groups {
 		for _, m := range g.members {
 			c.watchSession(g, m)
+		}
+		if g.cg != nil {
+			c.loadedConsumer(g, now)
 		}
 	}
 }

@@ -26,6 +26,9 @@ func (c *Coordinator) DescribeGroup(id string) kmsg.DescribeGroupsResponseGroup 
 		d.State = Dead.String()
 		return d
 	}
+	if g.cg != nil {
+		return c.describeConsumerClassic(g, d)
+	}
 	d.State, d.ProtocolType, d.Protocol = g.state.String(), g.protocolType, g.protocol
 	for _, m := range g.sortedMembers() {
 		dm := kmsg.NewDescribeGroupsResponseGroupMember()
@@ -39,26 +42,33 @@ func (c *Coordinator) DescribeGroup(id string) kmsg.DescribeGroupsResponseGroup 
 	return d
 }
 
-// ListGroups lists the groups, filtered by state names (any case) when
-// states is not empty.
-func (c *Coordinator) ListGroups(states []string) []kmsg.ListGroupsResponseGroup {
+// ListGroups lists the groups, filtered by state names and group types
+// ("classic", "consumer"), any case, when the filters are not empty.
+func (c *Coordinator) ListGroups(states, types []string) []kmsg.ListGroupsResponseGroup {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	var out []kmsg.ListGroupsResponseGroup
-	for _, g := range c.groups {
-		if len(states) > 0 {
-			match := false
-			for _, s := range states {
-				match = match || strings.EqualFold(s, g.state.String())
-			}
-			if !match {
-				continue
+	matches := func(filter []string, v string) bool {
+		if len(filter) == 0 {
+			return true
+		}
+		for _, f := range filter {
+			if strings.EqualFold(f, v) {
+				return true
 			}
 		}
+		return false
+	}
+	var out []kmsg.ListGroupsResponseGroup
+	for _, g := range c.groups {
 		lg := kmsg.NewListGroupsResponseGroup()
 		lg.Group, lg.ProtocolType, lg.GroupState = g.id, g.protocolType, g.state.String()
 		lg.GroupType = "classic"
-		out = append(out, lg)
+		if g.cg != nil {
+			lg.GroupState, lg.GroupType = g.cg.stateName(), "consumer"
+		}
+		if matches(states, lg.GroupState) && matches(types, lg.GroupType) {
+			out = append(out, lg)
+		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Group < out[j].Group })
 	return out
@@ -87,6 +97,9 @@ func (c *Coordinator) DeleteGroups(ids []string) ([]int16, func()) {
 			codes[i] = kerr.NonEmptyGroup.Code
 		default:
 			recs := []Record{{Key: groupKey(id)}}
+			if g.cg != nil {
+				recs = groupTombstones(id)
+			}
 			for t, ps := range g.offsets {
 				for p := range ps {
 					recs = append(recs, Record{Key: offsetKey(id, t, p)})
@@ -127,7 +140,11 @@ func (c *Coordinator) Snapshot() (states map[string]int, offsets []Committed) {
 		states[s.String()] = 0
 	}
 	for _, g := range c.groups {
-		states[g.state.String()]++
+		if g.cg != nil {
+			states[g.cg.stateName()]++
+		} else {
+			states[g.state.String()]++
+		}
 		for t, ps := range g.offsets {
 			for p, o := range ps {
 				offsets = append(offsets, Committed{Group: g.id, Topic: t, Partition: p, Offset: o.offset})

@@ -62,6 +62,8 @@ type group struct {
 	initial      bool            // the initial delay runs
 	initialLeft  time.Duration
 	newMemberSet bool // a member joined during the initial delay
+
+	cg *consumerGroup // KIP-848 state; nil for a classic group
 }
 
 // member is one member of a group.

@@ -42,6 +42,13 @@ func (c *Coordinator) JoinGroup(req *kmsg.JoinGroupRequest, version int16, clien
 		g = newGroup(req.Group, now)
 		c.groups[req.Group] = g
 	}
+	if g.cg != nil {
+		if len(g.cg.members) > 0 {
+			return fail(kerr.InconsistentGroupProtocol.Code) // a KIP-848 group with members
+		}
+		c.cfg.Log.Append(g.id, groupTombstones(g.id)) // an empty KIP-848 group becomes classic, keeping its offsets
+		g.cg, g.protocolType = nil, ""
+	}
 	defer c.dropIfUnused(g)
 	if !g.supports(req.ProtocolType, req.Protocols, req.MemberID) {
 		return fail(kerr.InconsistentGroupProtocol.Code)

@@ -18,6 +18,9 @@ func (c *Coordinator) commitCode(req *kmsg.OffsetCommitRequest) (*group, int16) 
 		return nil, kerr.CoordinatorNotAvailable.Code
 	}
 	g := c.groups[req.Group]
+	if g != nil && g.cg != nil {
+		return g, c.consumerCommitCode(g, req)
+	}
 	if g == nil {
 		if req.Generation >= 0 {
 			return nil, kerr.IllegalGeneration.Code
@@ -61,6 +64,7 @@ func (c *Coordinator) CommitOffsets(req *kmsg.OffsetCommitRequest) (*kmsg.Offset
 	var recs []Record
 	c.mu.Lock()
 	g, groupCode := c.commitCode(req)
+	owns := c.commitOwnership(g, req)
 	now := time.Now().UnixMilli()
 	for _, rt := range req.Topics {
 		st := kmsg.NewOffsetCommitResponseTopic()
@@ -76,6 +80,8 @@ func (c *Coordinator) CommitOffsets(req *kmsg.OffsetCommitRequest) (*kmsg.Offset
 				sp.ErrorCode = groupCode
 			case rp.Partition < 0 || rp.Partition >= n:
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			case owns != nil && !owns(rt.Topic, rp.Partition):
+				sp.ErrorCode = kerr.StaleMemberEpoch.Code
 			case rp.Metadata != nil && len(*rp.Metadata) > c.cfg.MaxMetadataBytes:
 				sp.ErrorCode = kerr.OffsetMetadataTooLarge.Code
 			default:

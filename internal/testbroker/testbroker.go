@@ -39,7 +39,11 @@ func Config(dir string) broker.Config {
 
 		OffsetsTopicPartitions:     4,
 		GroupInitialRebalanceDelay: -1,
-		Logger:                     slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: level})),
+		// KIP-848 members learn of new assignments at their next
+		// heartbeat: a short interval keeps rebalances quick.
+		ConsumerGroupHeartbeatInterval: 200 * time.Millisecond,
+		ConsumerGroupSessionTimeout:    6 * time.Second,
+		Logger:                         slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: level})),
 	}
 }
 
