@@ -15,6 +15,9 @@ import (
 // partitions get UNKNOWN_TOPIC_OR_PARTITION, metadata over 4096 bytes
 // OFFSET_METADATA_TOO_LARGE. Offsets are written to __consumer_offsets and
 // fsynced before the answer. v0-1 are not served (removed in Kafka 4).
+// For KIP-848 groups the generation is the member epoch: a newer epoch
+// gets STALE_MEMBER_EPOCH, an older one is accepted only for partitions
+// the member has held since then (KIP-1251).
 //
 // Not yet: the v2-4 retention time and offset expiry
 // (offsets.retention.minutes); v10's topic ids.

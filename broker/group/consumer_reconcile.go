@@ -117,6 +117,17 @@ func (c *Coordinator) refreshSubscriptions(cg *consumerGroup, force bool) bool {
 		return false
 	}
 	cg.topicsVersion = v
+	h := c.resolveSubscriptions(cg)
+	if h == cg.metadataHash {
+		return false
+	}
+	cg.metadataHash = h
+	return true
+}
+
+// resolveSubscriptions sets the topics some member subscribes to and
+// returns their hash.
+func (c *Coordinator) resolveSubscriptions(cg *consumerGroup) uint64 {
 	sub := map[[16]byte]TopicInfo{}
 	for _, t := range c.cfg.Topics() {
 		for _, m := range cg.members {
@@ -127,12 +138,7 @@ func (c *Coordinator) refreshSubscriptions(cg *consumerGroup, force bool) bool {
 		}
 	}
 	cg.subscribed = sub
-	h := topicsHash(sub)
-	if h == cg.metadataHash {
-		return false
-	}
-	cg.metadataHash = h
-	return true
+	return topicsHash(sub)
 }
 
 // topicsHash identifies a set of topics with their partition counts.

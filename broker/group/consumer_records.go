@@ -275,6 +275,11 @@ func (c *Coordinator) loadConsumer(typ int16, key, value []byte, now time.Time) 
 // what, the static ids, sessions restarting now.
 func (c *Coordinator) loadedConsumer(g *group, now time.Time) {
 	cg := g.cg
+	// Resolve the subscriptions now (offset deletes and descriptions need
+	// them) but keep the logged hash: the first heartbeat compares with it
+	// and starts a new epoch if topics changed while the broker was down.
+	c.resolveSubscriptions(cg)
+	cg.topicsVersion = 0
 	cg.owners = map[tp]string{}
 	for _, m := range cg.members {
 		if m.instanceID != nil {

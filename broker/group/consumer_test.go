@@ -267,15 +267,6 @@ func TestConsumerStateReloads(t *testing.T) {
 	}
 	c2.Loaded()
 	after := c2.DescribeConsumerGroup("g")
-	// The loaded group has not resolved topic names yet: compare ids.
-	for i := range after.Members {
-		for j := range after.Members[i].Assignment.TopicPartitions {
-			after.Members[i].Assignment.TopicPartitions[j].Topic = before.Members[i].Assignment.TopicPartitions[j].Topic
-		}
-		for j := range after.Members[i].TargetAssignment.TopicPartitions {
-			after.Members[i].TargetAssignment.TopicPartitions[j].Topic = before.Members[i].TargetAssignment.TopicPartitions[j].Topic
-		}
-	}
 	if b, a := describeString(before), describeString(after); a != b {
 		t.Fatalf("reloaded group differs:\nbefore %s\nafter  %s", b, a)
 	}
@@ -295,11 +286,64 @@ func describeString(d kmsg.ConsumerGroupDescribeResponseGroup) string {
 		s += fmt.Sprintf(" [%s e%d %v", m.MemberID, m.MemberEpoch, m.SubscribedTopics)
 		for _, a := range []kmsg.Assignment{m.Assignment, m.TargetAssignment} {
 			for _, tp := range a.TopicPartitions {
-				s += fmt.Sprintf(" %x:%v", tp.TopicID[:1], tp.Partitions)
+				s += fmt.Sprintf(" %s:%v", tp.Topic, tp.Partitions)
 			}
 			s += " |"
 		}
 		s += "]"
 	}
 	return s
+}
+
+func TestConsumerGroupDeleteAndOffsets(t *testing.T) {
+	log := &memLog{}
+	c := consumerCoordinator(log, time.Minute)
+	defer c.Close()
+	a := &cmemberClient{id: "A"}
+	a.beat(t, c, a.request("a"))
+	commit := kmsg.NewPtrOffsetCommitRequest()
+	commit.Version, commit.Group, commit.MemberID, commit.Generation = 9, "g", "A", a.epoch
+	commit.Topics = []kmsg.OffsetCommitRequestTopic{
+		{Topic: "a", Partitions: []kmsg.OffsetCommitRequestTopicPartition{{Partition: 0, Offset: 5}}},
+		{Topic: "b", Partitions: []kmsg.OffsetCommitRequestTopicPartition{{Partition: 0, Offset: 7}}},
+	}
+	_, finish := c.CommitOffsets(commit)
+	finish()
+	code, topics, finish := c.DeleteOffsets("g", []kmsg.OffsetDeleteRequestTopic{
+		{Topic: "a", Partitions: []kmsg.OffsetDeleteRequestTopicPartition{{Partition: 0}}},
+		{Topic: "b", Partitions: []kmsg.OffsetDeleteRequestTopicPartition{{Partition: 0}}},
+	})
+	finish()
+	if code != 0 || topics[0].Partitions[0].ErrorCode != kerr.GroupSubscribedToTopic.Code || topics[1].Partitions[0].ErrorCode != 0 {
+		t.Fatalf("offset delete: group %d, a %d, b %d; want a GROUP_SUBSCRIBED_TO_TOPIC, b deleted", code, topics[0].Partitions[0].ErrorCode, topics[1].Partitions[0].ErrorCode)
+	}
+	codes, finish := c.DeleteGroups([]string{"g"})
+	finish()
+	if codes[0] != kerr.NonEmptyGroup.Code {
+		t.Fatalf("delete of a group with members: %d, want NON_EMPTY_GROUP", codes[0])
+	}
+	leave := a.request()
+	leave.MemberEpoch = -1
+	if resp := a.beat(t, c, leave); resp.ErrorCode != 0 || resp.MemberEpoch != -1 {
+		t.Fatalf("leave: %d epoch %d", resp.ErrorCode, resp.MemberEpoch)
+	}
+	if groups := c.ListGroups([]string{"empty"}, []string{"CONSUMER"}); len(groups) != 1 {
+		t.Fatalf("empty consumer groups: %+v", groups)
+	}
+	codes, finish = c.DeleteGroups([]string{"g"})
+	finish()
+	if codes[0] != 0 {
+		t.Fatalf("delete of the empty group: %d", codes[0])
+	}
+	c2 := consumerCoordinator(&memLog{}, time.Minute)
+	defer c2.Close()
+	for _, r := range log.recs {
+		if err := c2.Load(r.Key, r.Value); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c2.Loaded()
+	if groups := c2.ListGroups(nil, nil); len(groups) != 0 {
+		t.Fatalf("groups after replaying the delete: %+v", groups)
+	}
 }

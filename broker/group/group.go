@@ -245,6 +245,13 @@ func (g *group) rebalanceTimeout() time.Duration {
 // subscribe to; ok is false when they cannot be known (another protocol
 // type or unreadable metadata).
 func (g *group) subscribedTopics() (topics map[string]bool, ok bool) {
+	if g.cg != nil {
+		topics = map[string]bool{}
+		for _, t := range g.cg.subscribed {
+			topics[t.Name] = true
+		}
+		return topics, true
+	}
 	if g.protocolType != "consumer" || g.protocol == "" {
 		return nil, len(g.members) == 0
 	}
