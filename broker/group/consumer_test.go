@@ -347,3 +347,71 @@ func TestConsumerGroupDeleteAndOffsets(t *testing.T) {
 		t.Fatalf("groups after replaying the delete: %+v", groups)
 	}
 }
+
+func TestConsumerStaticMembership(t *testing.T) {
+	c := consumerCoordinator(&memLog{}, time.Minute)
+	defer c.Close()
+	inst := "instance-1"
+	a := &cmemberClient{id: "A"}
+	join := a.request("a")
+	join.InstanceID = &inst
+	a.beat(t, c, join)
+	if len(a.owned) != 6 {
+		t.Fatalf("static member owns %d, want 6", len(a.owned))
+	}
+	// Another process with the same instance id while A is alive.
+	dup := &cmemberClient{id: "A2"}
+	req := dup.request("a")
+	req.InstanceID = &inst
+	if resp := dup.beat(t, c, req); resp.ErrorCode != kerr.UnreleasedInstanceID.Code {
+		t.Fatalf("second member with a live instance id: %d, want UNRELEASED_INSTANCE_ID", resp.ErrorCode)
+	}
+	// A leaves for a restart (-2): it keeps its partitions, nobody else
+	// may take them, and its replacement inherits them without a new
+	// group epoch.
+	leave := a.request()
+	leave.MemberEpoch, leave.InstanceID = -2, &inst
+	if resp := a.beat(t, c, leave); resp.ErrorCode != 0 || resp.MemberEpoch != -2 {
+		t.Fatalf("static leave: %d epoch %d", resp.ErrorCode, resp.MemberEpoch)
+	}
+	epoch := c.DescribeConsumerGroup("g").Epoch
+	back := &cmemberClient{id: "A-restarted"}
+	req = back.request("a")
+	req.InstanceID = &inst
+	if resp := back.beat(t, c, req); resp.ErrorCode != 0 || len(back.owned) != 6 {
+		t.Fatalf("static rejoin: %d, owns %d", resp.ErrorCode, len(back.owned))
+	}
+	d := c.DescribeConsumerGroup("g")
+	if d.Epoch != epoch || len(d.Members) != 1 || d.Members[0].MemberID != "A-restarted" {
+		t.Fatalf("after the static rejoin: epoch %d (was %d), members %+v", d.Epoch, epoch, d.Members)
+	}
+	a.epoch = epoch // the old process, still running with its last epoch
+	if resp := a.beat(t, c, a.request()); resp.ErrorCode != kerr.UnknownMemberID.Code {
+		t.Fatalf("the replaced member id heartbeating: %d, want UNKNOWN_MEMBER_ID", resp.ErrorCode)
+	}
+}
+
+func TestConsumerRebalanceTimeout(t *testing.T) {
+	c := consumerCoordinator(&memLog{}, time.Minute)
+	defer c.Close()
+	a := &cmemberClient{id: "A"}
+	join := a.request("a")
+	join.RebalanceTimeoutMillis = 100
+	a.beat(t, c, join)
+	b := &cmemberClient{id: "B"}
+	b.beat(t, c, b.request("a"))
+	keep := a.request()
+	keep.Topics = nil
+	a.beat(t, c, keep) // A learns it must revoke, and never confirms
+	deadline := time.Now().Add(5 * time.Second)
+	for len(b.owned) != 6 {
+		if time.Now().After(deadline) {
+			t.Fatalf("B owns %d after A overran its rebalance timeout, want 6", len(b.owned))
+		}
+		time.Sleep(20 * time.Millisecond)
+		b.beat(t, c, b.request())
+	}
+	if resp := a.beat(t, c, a.request()); resp.ErrorCode != kerr.UnknownMemberID.Code {
+		t.Fatalf("fenced member heartbeating: %d, want UNKNOWN_MEMBER_ID", resp.ErrorCode)
+	}
+}
