@@ -15,8 +15,9 @@ import (
 // leader rejoining a stable group (v9). The response waits, on the
 // connection's writer, until the join phase ends; the reader goes on.
 //
-// Not yet: the v8 reason is only accepted (no logging of reasons); the
-// KIP-848 protocol and group.max.size.
+// The v8 reason is logged (rejoins are what an operator chasing
+// rebalances wants to see). A KIP-848 group with members refuses classic
+// joins with INCONSISTENT_GROUP_PROTOCOL; an empty one becomes classic.
 
 func init() { register(11, 0, 9, handleJoinGroup) }
 
@@ -27,6 +28,9 @@ func handleJoinGroup(b *Broker, r *request) (*reply, error) {
 		resp.ErrorCode, resp.Generation, resp.MemberID = kerr.CoordinatorNotAvailable.Code, -1, req.MemberID
 		resp.Protocol = kmsg.StringPtr("")
 		return done(resp)
+	}
+	if req.Reason != nil && *req.Reason != "" {
+		b.logger.Info("group member joining", "group", req.Group, "member", req.MemberID, "reason", *req.Reason)
 	}
 	ch := b.groups.JoinGroup(req, r.version, r.clientID, clientHost(r))
 	return &reply{resp: resp, ready: func() {

@@ -10,7 +10,7 @@ import (
 //
 // v0-2 name one member; v3+ a batch of members by member id and/or
 // group.instance.id (KIP-345), each with its own error code. The group
-// rebalances without them. The v5 reason is accepted, not logged.
+// rebalances without them. v5 reasons are logged.
 
 func init() { register(13, 0, 5, handleLeaveGroup) }
 
@@ -28,6 +28,9 @@ func handleLeaveGroup(b *Broker, r *request) (*reply, error) {
 	leaving := make([]group.LeaveMember, len(req.Members))
 	for i, m := range req.Members {
 		leaving[i] = group.LeaveMember{MemberID: m.MemberID, InstanceID: m.InstanceID}
+		if m.Reason != nil && *m.Reason != "" {
+			b.logger.Info("group member leaving", "group", req.Group, "member", m.MemberID, "reason", *m.Reason)
+		}
 	}
 	code, codes := b.groups.LeaveGroup(req.Group, leaving)
 	resp.ErrorCode = code
