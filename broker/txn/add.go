@@ -1,0 +1,103 @@
+package txn
+
+import (
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+)
+
+// TP is one partition of a transaction.
+type TP struct {
+	Topic     string
+	Partition int32
+}
+
+// AddPartitions adds partitions to the producer's transaction, starting
+// one when none is ongoing, and returns a code per partition once the
+// change is durable. verifyOnly (AddPartitionsToTxn v4 from a broker)
+// only answers whether each partition is already in the transaction.
+func (c *Coordinator) AddPartitions(id string, pid int64, epoch int16, parts []TP, verifyOnly bool) []int16 {
+	codes := make([]int16, len(parts))
+	all := func(code int16) []int16 {
+		for i := range codes {
+			codes[i] = code
+		}
+		return codes
+	}
+	c.mu.Lock()
+	t, code := c.owned(id, pid, epoch)
+	switch {
+	case code != 0:
+		c.mu.Unlock()
+		return all(code)
+	case verifyOnly:
+		for i, p := range parts {
+			if t.state != Ongoing || !t.has(p.Topic, p.Partition) {
+				codes[i] = kerr.InvalidTxnState.Code
+			}
+		}
+		c.mu.Unlock()
+		return codes
+	case t.busy || t.state == PrepareCommit || t.state == PrepareAbort:
+		c.mu.Unlock()
+		return all(kerr.ConcurrentTransactions.Code)
+	}
+	bad := false
+	for i, p := range parts {
+		if p.Partition < 0 || p.Partition >= c.cfg.Partitions(p.Topic) {
+			codes[i], bad = kerr.UnknownTopicOrPartition.Code, true
+		}
+	}
+	if bad {
+		for i := range codes {
+			if codes[i] == 0 {
+				codes[i] = kerr.OperationNotAttempted.Code
+			}
+		}
+		c.mu.Unlock()
+		return codes
+	}
+	added := false
+	for _, p := range parts {
+		added = t.add(p.Topic, p.Partition) || added
+	}
+	if !added && t.state == Ongoing {
+		c.mu.Unlock()
+		return codes
+	}
+	now := time.Now()
+	if t.state != Ongoing {
+		t.state, t.started = Ongoing, now
+	}
+	t.updated = now
+	wait := c.cfg.Log.Append(t.id, []Record{t.record()})
+	c.mu.Unlock()
+	if err := <-wait; err != nil {
+		c.cfg.Logger.Error("write transaction state", "transactional_id", id, "err", err)
+		return all(kerr.CoordinatorNotAvailable.Code)
+	}
+	return codes
+}
+
+// Verify reports whether a transactional write of (pid, epoch) to the
+// partition may be appended: the producer's current transaction must be
+// ongoing and hold the partition (KIP-890 part 1). A write of an older
+// epoch is fenced; one outside any transaction, or into a partition not
+// added, is INVALID_TXN_STATE, so a delayed write of an ended transaction
+// cannot land in the next one.
+func (c *Coordinator) Verify(pid int64, epoch int16, topic string, partition int32) int16 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t := c.byPID[pid]
+	switch {
+	case c.closed:
+		return kerr.NotLeaderForPartition.Code // retriable: the broker is going away
+	case t == nil:
+		return kerr.InvalidProducerIDMapping.Code
+	case epoch < t.epoch:
+		return kerr.InvalidProducerEpoch.Code
+	case epoch > t.epoch || t.state != Ongoing || t.busy || !t.has(topic, partition):
+		return kerr.InvalidTxnState.Code
+	}
+	return 0
+}
