@@ -41,6 +41,14 @@ type Config struct {
 	// group Stable, with its duration (from PreparingRebalance on).
 	Rebalanced func(time.Duration)
 	Logger     *slog.Logger
+
+	// OffsetsRetention is offsets.retention.minutes: how long the offsets
+	// of an Empty group are kept after it became Empty (see expire.go).
+	// Default 7 days.
+	OffsetsRetention time.Duration
+	// OffsetsRetentionCheckInterval is offsets.retention.check.interval.ms:
+	// how often expired offsets are looked for. Default 10 minutes.
+	OffsetsRetentionCheckInterval time.Duration
 }
 
 // Coordinator holds every classic group of this broker.
@@ -50,6 +58,7 @@ type Coordinator struct {
 	groups map[string]*group
 	seq    uint64
 	closed bool
+	expiry *time.Timer // the next offset expiry run, once Loaded
 }
 
 // New returns an empty coordinator; Load fills it from the log.
@@ -72,6 +81,12 @@ func New(cfg Config) *Coordinator {
 	if cfg.Partitions == nil {
 		cfg.Partitions = func(string) int32 { return -1 }
 	}
+	if cfg.OffsetsRetention <= 0 {
+		cfg.OffsetsRetention = 7 * 24 * time.Hour
+	}
+	if cfg.OffsetsRetentionCheckInterval <= 0 {
+		cfg.OffsetsRetentionCheckInterval = 10 * time.Minute
+	}
 	return &Coordinator{cfg: cfg, groups: map[string]*group{}}
 }
 
@@ -80,6 +95,9 @@ func (c *Coordinator) Close() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.closed = true
+	if c.expiry != nil {
+		c.expiry.Stop()
+	}
 	for _, g := range c.groups {
 		g.token++
 		if g.timer != nil {
@@ -109,6 +127,10 @@ func offsetValue(o offset) []byte {
 	v := kmsg.NewOffsetCommitValue()
 	v.Version = 3
 	v.Offset, v.LeaderEpoch, v.Metadata, v.CommitTimestamp = o.offset, o.leaderEpoch, o.metadata, o.timestamp
+	if o.expireAt > 0 {
+		// Only version 1 holds an expire timestamp, as Kafka writes it.
+		v.Version, v.ExpireTimestamp = 1, o.expireAt
+	}
 	return v.AppendTo(nil)
 }
 
@@ -184,7 +206,7 @@ func (c *Coordinator) Load(key, value []byte) error {
 			c.groups[k.Group] = g
 		}
 		c.seq++
-		g.setOffset(k.Topic, k.Partition, offset{offset: v.Offset, leaderEpoch: v.LeaderEpoch, metadata: v.Metadata, timestamp: v.CommitTimestamp, seq: c.seq})
+		g.setOffset(k.Topic, k.Partition, offset{offset: v.Offset, leaderEpoch: v.LeaderEpoch, metadata: v.Metadata, timestamp: v.CommitTimestamp, expireAt: loadedExpireAt(&v), seq: c.seq})
 	case 2:
 		var k kmsg.GroupMetadataKey
 		if err := k.ReadFrom(key); err != nil {
@@ -226,14 +248,15 @@ func (c *Coordinator) Load(key, value []byte) error {
 		if len(g.members) > 0 {
 			g.setState(Stable, now)
 		} else {
-			g.setState(Empty, now)
+			g.setState(Empty, emptySince(&v))
 		}
 	}
 	return nil
 }
 
 // Loaded starts the session timers of the members Load restored: they have
-// a session timeout from now to show they are still alive.
+// a session timeout from now to show they are still alive. It forgets the
+// groups whose offsets were all deleted and starts offset expiry.
 func (c *Coordinator) Loaded() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -241,7 +264,9 @@ func (c *Coordinator) Loaded() {
 		for _, m := range g.members {
 			c.watchSession(g, m)
 		}
+		c.dropIfUnused(g)
 	}
+	c.scheduleExpiry()
 }
 
 func deref(s *string) string {
