@@ -49,6 +49,9 @@ type Config struct {
 	// OffsetsRetentionCheckInterval is offsets.retention.check.interval.ms:
 	// how often expired offsets are looked for. Default 10 minutes.
 	OffsetsRetentionCheckInterval time.Duration
+	// MaxSize is group.max.size: the most members a classic group takes
+	// (see maxsize.go). 0 means no limit, Kafka's Integer.MAX_VALUE.
+	MaxSize int
 }
 
 // Coordinator holds every classic group of this broker.
@@ -256,7 +259,8 @@ func (c *Coordinator) Load(key, value []byte) error {
 
 // Loaded starts the session timers of the members Load restored: they have
 // a session timeout from now to show they are still alive. It forgets the
-// groups whose offsets were all deleted and starts offset expiry.
+// groups whose offsets were all deleted, rebalances groups over
+// group.max.size, and starts offset expiry.
 func (c *Coordinator) Loaded() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -265,6 +269,7 @@ func (c *Coordinator) Loaded() {
 			c.watchSession(g, m)
 		}
 		c.dropIfUnused(g)
+		c.rebalanceIfOverCapacity(g)
 	}
 	c.scheduleExpiry()
 }
