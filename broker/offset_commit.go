@@ -15,9 +15,11 @@ import (
 // partitions get UNKNOWN_TOPIC_OR_PARTITION, metadata over 4096 bytes
 // OFFSET_METADATA_TOO_LARGE. Offsets are written to __consumer_offsets and
 // fsynced before the answer. v0-1 are not served (removed in Kafka 4).
+// Offsets expire after offsets.retention.minutes as Kafka 2.1+ expires them;
+// a v2-4 retention time other than -1 sets that commit's expire timestamp,
+// as Kafka still honours it (package group, expire.go).
 //
-// Not yet: the v2-4 retention time and offset expiry
-// (offsets.retention.minutes); v10's topic ids.
+// Not yet: v10's topic ids.
 
 func init() { register(8, 2, 9, handleOffsetCommit) }
 
