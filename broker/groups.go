@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"math"
 	"strconv"
 	"time"
 	"unicode/utf16"
@@ -43,10 +44,13 @@ func groupPartition(groupID string, partitions int) int {
 // __consumer_offsets when the topic exists.
 func (b *Broker) newGroupCoordinator() error {
 	b.groups = group.New(group.Config{
-		Log:                   offsetsLog{b},
-		InitialRebalanceDelay: max(b.cfg.GroupInitialRebalanceDelay, 0),
-		MinSessionTimeout:     b.cfg.GroupMinSessionTimeout,
-		MaxSessionTimeout:     b.cfg.GroupMaxSessionTimeout,
+		Log:                           offsetsLog{b},
+		InitialRebalanceDelay:         max(b.cfg.GroupInitialRebalanceDelay, 0),
+		MinSessionTimeout:             b.cfg.GroupMinSessionTimeout,
+		MaxSessionTimeout:             b.cfg.GroupMaxSessionTimeout,
+		MaxSize:                       b.cfg.GroupMaxSize,
+		OffsetsRetention:              b.cfg.OffsetsRetention,
+		OffsetsRetentionCheckInterval: b.cfg.OffsetsRetentionCheckInterval,
 		Partitions: func(topic string) int32 {
 			b.mu.RLock()
 			defer b.mu.RUnlock()
@@ -73,6 +77,7 @@ func (b *Broker) newGroupCoordinator() error {
 	})
 	t := b.topicByName(offsetsTopic)
 	if t == nil {
+		b.groups.Loaded() // nothing to load; starts offset expiry
 		return nil
 	}
 	b.mu.RLock()
@@ -206,7 +211,8 @@ func (c *Config) parseGroupSetting(name, value string) (bool, error) {
 	if err != nil {
 		switch name {
 		case "offsets.topic.num.partitions", "group.initial.rebalance.delay.ms",
-			"group.min.session.timeout.ms", "group.max.session.timeout.ms",
+			"group.min.session.timeout.ms", "group.max.session.timeout.ms", "group.max.size",
+			"offsets.retention.minutes", "offsets.retention.check.interval.ms",
 			"group.consumer.heartbeat.interval.ms", "group.consumer.session.timeout.ms", "group.consumer.max.size":
 			return true, fmt.Errorf("%q is not a number", value)
 		}
@@ -251,6 +257,25 @@ func (c *Config) parseGroupSetting(name, value string) (bool, error) {
 			return true, fmt.Errorf("must be between 1 and %d", 1<<31-1)
 		}
 		c.ConsumerGroupMaxSize = int(n)
+	case "group.max.size":
+		if n < 1 || n > math.MaxInt32 {
+			return true, fmt.Errorf("must be between 1 and %d", math.MaxInt32)
+		}
+		c.GroupMaxSize = int(n)
+		if n == math.MaxInt32 {
+			c.GroupMaxSize = 0 // Kafka's default: no limit
+		}
+	case "offsets.retention.minutes":
+		if n < 1 || n > math.MaxInt32 {
+			return true, fmt.Errorf("must be between 1 and %d", math.MaxInt32)
+		}
+		// Kafka allows up to 2^31-1 minutes, past what a Duration holds.
+		c.OffsetsRetention = time.Duration(min(n, int64(math.MaxInt64/time.Minute))) * time.Minute
+	case "offsets.retention.check.interval.ms":
+		if n < 1 {
+			return true, fmt.Errorf("must be positive")
+		}
+		c.OffsetsRetentionCheckInterval = time.Duration(n) * time.Millisecond
 	default:
 		return false, nil
 	}

@@ -12,8 +12,9 @@ import (
 // The classic group protocol's join phase (package group): any protocol
 // type, static membership (v5+), the v4+ two-step join with
 // MEMBER_ID_REQUIRED, the leader's member list, SkipAssignment for a static
-// leader rejoining a stable group (v9). The response waits, on the
-// connection's writer, until the join phase ends; the reader goes on.
+// leader rejoining a stable group (v9), GROUP_MAX_SIZE_REACHED past
+// group.max.size. The response waits, on the connection's writer, until
+// the join phase ends; the reader goes on.
 //
 // The v8 reason is logged (rejoins are what an operator chasing
 // rebalances wants to see). A KIP-848 group with members refuses classic

@@ -18,9 +18,11 @@ import (
 // For KIP-848 groups the generation is the member epoch: a newer epoch
 // gets STALE_MEMBER_EPOCH, an older one is accepted only for partitions
 // the member has held since then (KIP-1251).
+// Offsets expire after offsets.retention.minutes as Kafka 2.1+ expires them;
+// a v2-4 retention time other than -1 sets that commit's expire timestamp,
+// as Kafka still honours it (package group, expire.go).
 //
-// Not yet: the v2-4 retention time and offset expiry
-// (offsets.retention.minutes); v10's topic ids.
+// Not yet: v10's topic ids.
 
 func init() { register(8, 2, 9, handleOffsetCommit) }
 

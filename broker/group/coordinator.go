@@ -53,6 +53,16 @@ type Config struct {
 	// subscriptions with them.
 	TopicsVersion func() uint64
 	Topics        func() []TopicInfo
+	// OffsetsRetention is offsets.retention.minutes: how long the offsets
+	// of an Empty group are kept after it became Empty (see expire.go).
+	// Default 7 days.
+	OffsetsRetention time.Duration
+	// OffsetsRetentionCheckInterval is offsets.retention.check.interval.ms:
+	// how often expired offsets are looked for. Default 10 minutes.
+	OffsetsRetentionCheckInterval time.Duration
+	// MaxSize is group.max.size: the most members a classic group takes
+	// (see maxsize.go). 0 means no limit, Kafka's Integer.MAX_VALUE.
+	MaxSize int
 }
 
 // Coordinator holds every classic group of this broker.
@@ -62,6 +72,7 @@ type Coordinator struct {
 	groups map[string]*group
 	seq    uint64
 	closed bool
+	expiry *time.Timer // the next offset expiry run, once Loaded
 }
 
 // New returns an empty coordinator; Load fills it from the log.
@@ -97,6 +108,12 @@ func New(cfg Config) *Coordinator {
 	if cfg.Partitions == nil {
 		cfg.Partitions = func(string) int32 { return -1 }
 	}
+	if cfg.OffsetsRetention <= 0 {
+		cfg.OffsetsRetention = 7 * 24 * time.Hour
+	}
+	if cfg.OffsetsRetentionCheckInterval <= 0 {
+		cfg.OffsetsRetentionCheckInterval = 10 * time.Minute
+	}
 	return &Coordinator{cfg: cfg, groups: map[string]*group{}}
 }
 
@@ -105,6 +122,9 @@ func (c *Coordinator) Close() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.closed = true
+	if c.expiry != nil {
+		c.expiry.Stop()
+	}
 	for _, g := range c.groups {
 		g.token++
 		if g.timer != nil {
@@ -134,6 +154,10 @@ func offsetValue(o offset) []byte {
 	v := kmsg.NewOffsetCommitValue()
 	v.Version = 3
 	v.Offset, v.LeaderEpoch, v.Metadata, v.CommitTimestamp = o.offset, o.leaderEpoch, o.metadata, o.timestamp
+	if o.expireAt > 0 {
+		// Only version 1 holds an expire timestamp, as Kafka writes it.
+		v.Version, v.ExpireTimestamp = 1, o.expireAt
+	}
 	return v.AppendTo(nil)
 }
 
@@ -210,7 +234,7 @@ func (c *Coordinator) Load(key, value []byte) error {
 			c.groups[k.Group] = g
 		}
 		c.seq++
-		g.setOffset(k.Topic, k.Partition, offset{offset: v.Offset, leaderEpoch: v.LeaderEpoch, metadata: v.Metadata, timestamp: v.CommitTimestamp, seq: c.seq})
+		g.setOffset(k.Topic, k.Partition, offset{offset: v.Offset, leaderEpoch: v.LeaderEpoch, metadata: v.Metadata, timestamp: v.CommitTimestamp, expireAt: loadedExpireAt(&v), seq: c.seq})
 	case 2:
 		var k kmsg.GroupMetadataKey
 		if err := k.ReadFrom(key); err != nil {
@@ -262,7 +286,7 @@ func (c *Coordinator) Load(key, value []byte) error {
 		if len(g.members) > 0 {
 			g.setState(Stable, now)
 		} else {
-			g.setState(Empty, now)
+			g.setState(Empty, emptySince(&v))
 		}
 	case recConsumerGroup, recConsumerMember, recTargetMetadata, recTargetMember, recCurrentAssignmnt:
 		return c.loadConsumer(version, key, value, now)
@@ -278,7 +302,9 @@ func (c *Coordinator) forgetIfEmpty(g *group) {
 }
 
 // Loaded starts the session timers of the members Load restored: they have
-// a session timeout from now to show they are still alive.
+// a session timeout from now to show they are still alive. It forgets the
+// groups whose offsets were all deleted, rebalances groups over
+// group.max.size, and starts offset expiry.
 func (c *Coordinator) Loaded() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -290,7 +316,10 @@ func (c *Coordinator) Loaded() {
 		if g.cg != nil {
 			c.loadedConsumer(g, now)
 		}
+		c.dropIfUnused(g)
+		c.rebalanceIfOverCapacity(g)
 	}
+	c.scheduleExpiry()
 }
 
 func deref(s *string) string {
@@ -343,7 +372,7 @@ func (c *Coordinator) persistGroup(g *group) <-chan error {
 // dropIfUnused forgets a group that holds nothing worth keeping (a group
 // made by a JoinGroup that failed validation).
 func (c *Coordinator) dropIfUnused(g *group) {
-	if g.state == Empty && len(g.members) == 0 && len(g.pending) == 0 && len(g.offsets) == 0 && g.generation == 0 {
+	if g.state == Empty && len(g.members) == 0 && len(g.pending) == 0 && len(g.offsets) == 0 && g.generation == 0 && g.cg == nil {
 		delete(c.groups, g.id)
 	}
 }

@@ -44,7 +44,7 @@ func (s State) String() string {
 type group struct {
 	id           string
 	state        State
-	stateTime    time.Time
+	stateTime    time.Time // when state began; zero if a loaded Empty group's record did not say
 	protocolType string
 	protocol     string // chosen at the end of each join phase
 	generation   int32
@@ -64,6 +64,7 @@ type group struct {
 	newMemberSet bool // a member joined during the initial delay
 
 	cg *consumerGroup // KIP-848 state; nil for a classic group
+	committing int // offset commits written but not yet durable; expiry waits
 }
 
 // member is one member of a group.
@@ -89,6 +90,7 @@ type offset struct {
 	leaderEpoch int32
 	metadata    string
 	timestamp   int64
+	expireAt    int64  // ms; an OffsetCommit v2-4 retention time, 0 when none
 	seq         uint64 // order of the write in the log; a later write wins
 }
 

@@ -50,6 +50,10 @@ func (c *Coordinator) JoinGroup(req *kmsg.JoinGroupRequest, version int16, clien
 		g.cg, g.protocolType = nil, ""
 	}
 	defer c.dropIfUnused(g)
+	if !c.acceptJoin(g, req) {
+		c.refuseJoin(g, req, ch)
+		return ch
+	}
 	if !g.supports(req.ProtocolType, req.Protocols, req.MemberID) {
 		return fail(kerr.InconsistentGroupProtocol.Code)
 	}

@@ -90,6 +90,11 @@ func (c *Coordinator) CommitOffsets(req *kmsg.OffsetCommitRequest) (*kmsg.Offset
 				if req.Version < 6 {
 					o.leaderEpoch = -1
 				}
+				if req.Version <= 4 && req.RetentionTimeMillis != -1 {
+					// Honoured as Kafka (2.1 up to 4.x) honours it: an
+					// expire timestamp for this commit (see expire.go).
+					o.expireAt = max(now+req.RetentionTimeMillis, 1)
+				}
 				pend = append(pend, pendingOffset{rt.Topic, rp.Partition, &sp.ErrorCode, o})
 				recs = append(recs, Record{Key: offsetKey(req.Group, rt.Topic, rp.Partition), Value: offsetValue(o)})
 			}
@@ -99,6 +104,7 @@ func (c *Coordinator) CommitOffsets(req *kmsg.OffsetCommitRequest) (*kmsg.Offset
 	var wait <-chan error
 	if len(recs) > 0 {
 		wait = c.cfg.Log.Append(req.Group, recs)
+		g.committing++
 	} else if g != nil {
 		c.dropIfUnused(g) // a simple commit that committed nothing leaves no group
 	}
@@ -110,6 +116,7 @@ func (c *Coordinator) CommitOffsets(req *kmsg.OffsetCommitRequest) (*kmsg.Offset
 		err := <-wait
 		c.mu.Lock()
 		defer c.mu.Unlock()
+		g.committing--
 		for _, p := range pend {
 			if err != nil {
 				*p.code = kerr.CoordinatorNotAvailable.Code
