@@ -50,8 +50,8 @@ type Config struct {
 	ConsumerGroupHeartbeatInterval time.Duration
 	ConsumerGroupSessionTimeout    time.Duration
 	ConsumerGroupMaxSize           int
-	GroupMaxSize               int           // group.max.size: members per classic group (0: no limit)
-	OffsetsRetention           time.Duration // offsets.retention.minutes (7 days)
+	GroupMaxSize                   int           // group.max.size: members per classic group (0: no limit)
+	OffsetsRetention               time.Duration // offsets.retention.minutes (7 days)
 	// offsets.retention.check.interval.ms: how often expired offsets are
 	// removed (10 min).
 	OffsetsRetentionCheckInterval time.Duration

@@ -63,8 +63,8 @@ type group struct {
 	initialLeft  time.Duration
 	newMemberSet bool // a member joined during the initial delay
 
-	cg *consumerGroup // KIP-848 state; nil for a classic group
-	committing int // offset commits written but not yet durable; expiry waits
+	cg         *consumerGroup // KIP-848 state; nil for a classic group
+	committing int            // offset commits written but not yet durable; expiry waits
 }
 
 // member is one member of a group.
