@@ -125,7 +125,7 @@ type Broker struct {
 	budget  *byteBudget
 	groups  *group.Coordinator
 
-	offsetsTopicMu sync.Mutex // serializes the creation of __consumer_offsets
+	offsetsCT      coordinatorTopic // __consumer_offsets
 
 	ln        net.Listener
 	advHost   string
@@ -161,6 +161,7 @@ func New(cfg Config) (*Broker, error) {
 		conns:   map[net.Conn]struct{}{},
 		budget:  newByteBudget(cfg.QueuedMaxRequestBytes),
 	}
+	b.offsetsCT = coordinatorTopic{name: offsetsTopic, partitions: func() int32 { return cfg.OffsetsTopicPartitions }}
 	b.metrics = newMetrics(b, cfg.Registerer)
 	var err error
 	b.recovered, err = readCheckpoint(filepath.Join(cfg.DataDir, recoveryCheckpointFile))

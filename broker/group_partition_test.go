@@ -4,7 +4,7 @@ import (
 	"testing"
 
 	"github.com/sluice-io/sluice/broker/commitlog"
-	"github.com/sluice-io/sluice/broker/group"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // TestGroupPartition checks the group → __consumer_offsets partition map
@@ -34,20 +34,40 @@ func TestGroupPartition(t *testing.T) {
 	}
 }
 
-// TestCoordinatorBatch checks the coordinator's record batches pass the
-// broker's own validation (CRC-32C, lengths) and decode back.
-func TestCoordinatorBatch(t *testing.T) {
-	recs := []group.Record{{Key: []byte("k1"), Value: []byte("v1")}, {Key: []byte("k2")}}
-	b := coordinatorBatch(recs, 1_700_000_000_000)
+// TestEncodedBatches checks the batches the broker writes itself pass its
+// own validation (CRC-32C, lengths) and decode back: coordinator records
+// and transaction markers.
+func TestEncodedBatches(t *testing.T) {
+	b := encodeBatch([]kvRecord{{[]byte("k1"), []byte("v1")}, {[]byte("k2"), nil}}, 1_700_000_000_000, -1, -1, 0)
 	h, err := commitlog.Validate(b)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if h.NumRecords != 2 || h.LastOffsetDelta != 1 || h.ProducerID != -1 {
+	if h.NumRecords != 2 || h.LastOffsetDelta != 1 || h.ProducerID != -1 || h.IsControl() {
 		t.Errorf("header %+v", h)
 	}
 	got, err := commitlog.DecodeRecords(b)
 	if err != nil || len(got) != 2 || string(got[0].Value) != "v1" || got[1].Value != nil || string(got[1].Key) != "k2" {
 		t.Fatalf("decoded %+v %v", got, err)
+	}
+	m := markerBatch(42, 3, true, 7, 1_700_000_000_000)
+	h, err = commitlog.Validate(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !h.IsControl() || h.ProducerID != 42 || h.ProducerEpoch != 3 || h.NumRecords != 1 {
+		t.Errorf("marker header %+v", h)
+	}
+	recs, err := commitlog.DecodeRecords(m)
+	if err != nil || len(recs) != 1 {
+		t.Fatalf("marker records %+v %v", recs, err)
+	}
+	var k kmsg.ControlRecordKey
+	var v kmsg.EndTxnMarker
+	if err := k.ReadFrom(recs[0].Key); err != nil || k.Type != kmsg.ControlRecordKeyTypeCommit {
+		t.Errorf("marker key %+v %v", k, err)
+	}
+	if err := v.ReadFrom(recs[0].Value); err != nil || v.CoordinatorEpoch != 7 {
+		t.Errorf("marker value %+v %v", v, err)
 	}
 }

@@ -1,20 +1,15 @@
 package broker
 
 import (
-	"encoding/binary"
-	"errors"
 	"fmt"
-	"hash/crc32"
 	"math"
 	"strconv"
 	"time"
 	"unicode/utf16"
 
-	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluice-io/sluice/broker/commitlog"
 	"github.com/sluice-io/sluice/broker/group"
-	"github.com/sluice-io/sluice/broker/meta"
 )
 
 // The group coordinator (package group) is bound to __consumer_offsets:
@@ -75,134 +70,32 @@ func (b *Broker) newGroupCoordinator() error {
 			return out
 		},
 	})
-	t := b.topicByName(offsetsTopic)
-	if t == nil {
-		b.groups.Loaded() // nothing to load; starts offset expiry
-		return nil
-	}
-	b.mu.RLock()
-	parts := t.parts
-	b.mu.RUnlock()
-	for _, p := range parts {
-		err := p.log.ReadBatches(0, func(data []byte, h commitlog.Header) bool {
-			if h.IsControl() {
-				return true
-			}
-			recs, err := commitlog.DecodeRecords(data)
-			if err != nil {
-				b.logger.Warn("skipping unreadable __consumer_offsets batch", "partition", p.index, "offset", h.BaseOffset, "err", err)
-				return true
-			}
-			for _, r := range recs {
-				if err := b.groups.Load(r.Key, r.Value); err != nil {
-					b.logger.Warn("skipping __consumer_offsets record", "partition", p.index, "offset", h.BaseOffset+int64(r.OffsetDelta), "err", err)
-				}
-			}
-			return true
-		})
-		if err != nil {
-			return fmt.Errorf("load %s-%d: %w", offsetsTopic, p.index, err)
+	err := b.loadTopic(offsetsTopic, func(h *commitlog.Header, key, value []byte) error {
+		if h.IsControl() {
+			return nil
 		}
+		return b.groups.Load(key, value)
+	})
+	if err != nil {
+		return err
 	}
-	b.groups.Loaded()
+	b.groups.Loaded() // also starts offset expiry
 	return nil
 }
 
 // offsetsTopicReady creates __consumer_offsets on first need and reports
 // whether it is open; callers answer COORDINATOR_NOT_AVAILABLE otherwise.
-func (b *Broker) offsetsTopicReady() bool {
-	if b.topicByName(offsetsTopic) != nil {
-		return true
-	}
-	b.offsetsTopicMu.Lock()
-	defer b.offsetsTopicMu.Unlock()
-	if b.topicByName(offsetsTopic) != nil {
-		return true
-	}
-	if _, ok := b.meta.Topic(offsetsTopic); !ok {
-		errs := b.meta.CreateTopics([]meta.TopicSpec{{
-			Name: offsetsTopic, Partitions: b.cfg.OffsetsTopicPartitions, ReplicationFactor: 1, Internal: true,
-			Configs: map[string]string{
-				"cleanup.policy":   "compact",
-				"segment.bytes":    "104857600",
-				"compression.type": "producer",
-			},
-		}})
-		if err := errs[0]; err != nil && !errors.Is(err, meta.ErrTopicExists) {
-			b.logger.Error("create __consumer_offsets", "err", err)
-			return false
-		}
-	}
-	if err := b.reconcile(); err != nil {
-		b.logger.Error("open __consumer_offsets", "err", err)
-	}
-	return b.topicByName(offsetsTopic) != nil
-}
+func (b *Broker) offsetsTopicReady() bool { return b.topicReady(&b.offsetsCT) }
 
 // offsetsLog appends the coordinator's records to the group's partition.
 type offsetsLog struct{ b *Broker }
 
 func (l offsetsLog) Append(groupID string, recs []group.Record) <-chan error {
-	b := l.b
-	fail := func(err error) <-chan error {
-		ch := make(chan error, 1)
-		ch <- err
-		return ch
-	}
-	t := b.topicByName(offsetsTopic)
-	if t == nil {
-		return fail(errors.New("__consumer_offsets is not open"))
-	}
-	b.mu.RLock()
-	parts := t.parts
-	b.mu.RUnlock()
-	n := len(parts)
-	if mt, ok := b.meta.Topic(offsetsTopic); ok {
-		n = len(mt.Partitions)
-	}
-	idx := groupPartition(groupID, n)
-	if idx >= len(parts) {
-		return fail(fmt.Errorf("%s-%d is not open", offsetsTopic, idx))
-	}
-	p := parts[idx]
-	data := coordinatorBatch(recs, time.Now().UnixMilli())
-	h, err := commitlog.ParseHeader(data)
-	if err != nil {
-		return fail(err)
-	}
-	base, err := p.log.Append([]commitlog.Batch{{Data: data, Header: h}}, p.epoch.Load())
-	if err != nil {
-		return fail(fmt.Errorf("append to %s-%d: %w", offsetsTopic, idx, err))
-	}
-	p.notify()
-	return b.flusher.Sync(p.log, base+int64(len(recs)))
-}
-
-// coordinatorBatch encodes records as one uncompressed record batch v2,
-// as Kafka's coordinator writes them (no producer id, CreateTime).
-func coordinatorBatch(recs []group.Record, now int64) []byte {
-	var raw []byte
+	kv := make([]kvRecord, len(recs))
 	for i, r := range recs {
-		kr := kmsg.Record{OffsetDelta: int32(i), Key: r.Key, Value: r.Value}
-		kr.Length = int32(len(kr.AppendTo(nil)) - 1) // the length itself encodes in one byte as zero
-		raw = kr.AppendTo(raw)
+		kv[i] = kvRecord{r.Key, r.Value}
 	}
-	rb := kmsg.RecordBatch{
-		Length:               int32(49 + len(raw)),
-		PartitionLeaderEpoch: -1,
-		Magic:                2,
-		LastOffsetDelta:      int32(len(recs) - 1),
-		FirstTimestamp:       now,
-		MaxTimestamp:         now,
-		ProducerID:           -1,
-		ProducerEpoch:        -1,
-		FirstSequence:        -1,
-		NumRecords:           int32(len(recs)),
-		Records:              raw,
-	}
-	out := rb.AppendTo(nil)
-	binary.BigEndian.PutUint32(out[17:], crc32.Checksum(out[21:], crc32.MakeTable(crc32.Castagnoli)))
-	return out
+	return l.b.appendKeyed(offsetsTopic, groupID, kv)
 }
 
 // parseGroupSetting applies the group coordinator's broker configs.

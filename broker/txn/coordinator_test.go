@@ -126,7 +126,7 @@ func TestTransactionLifecycle(t *testing.T) {
 	if codes := c.AddPartitions("tx", 5, epoch2, []TP{{"t", 1}}, false); codes[0] != kerr.InvalidProducerIDMapping.Code {
 		t.Fatalf("wrong producer id: %v", codes)
 	}
-	if l := c.List(ListFilter{States: []string{"completecommit", "Empty"}}); len(l) != 1 || l[0].TransactionalID != "tx" {
+	if l := c.List(ListFilter{States: []string{"CompleteCommit", "Empty"}}); len(l) != 1 || l[0].TransactionalID != "tx" {
 		t.Fatalf("list: %+v", l)
 	}
 }

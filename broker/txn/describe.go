@@ -55,7 +55,7 @@ func (c *Coordinator) List(f ListFilter) []kmsg.ListTransactionsResponseTransact
 	var out []kmsg.ListTransactionsResponseTransactionState
 	for id, t := range c.txns {
 		switch {
-		case len(f.States) > 0 && !slices.ContainsFunc(f.States, func(s string) bool { return strings.EqualFold(s, t.state.String()) }):
+		case len(f.States) > 0 && !slices.Contains(f.States, t.state.String()):
 			continue
 		case len(f.ProducerIDs) > 0 && !slices.Contains(f.ProducerIDs, t.producerID):
 			continue

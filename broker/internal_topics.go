@@ -1,0 +1,139 @@
+package broker
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/sluice-io/sluice/broker/commitlog"
+	"github.com/sluice-io/sluice/broker/meta"
+)
+
+// coordinatorTopic is a compacted internal topic a coordinator keeps its
+// state in (__consumer_offsets, __transaction_state). Each coordinator key
+// (group id, transactional id) lives in the partition Kafka's hash picks;
+// records are appended there and fsynced before coordinators answer.
+type coordinatorTopic struct {
+	name       string
+	partitions func() int32 // partition count to create it with
+	createMu   sync.Mutex   // serializes the creation
+}
+
+// ready creates the topic on first need and reports whether it is open;
+// callers answer COORDINATOR_NOT_AVAILABLE otherwise.
+func (b *Broker) topicReady(ct *coordinatorTopic) bool {
+	if b.topicByName(ct.name) != nil {
+		return true
+	}
+	ct.createMu.Lock()
+	defer ct.createMu.Unlock()
+	if b.topicByName(ct.name) != nil {
+		return true
+	}
+	if _, ok := b.meta.Topic(ct.name); !ok {
+		errs := b.meta.CreateTopics([]meta.TopicSpec{{
+			Name: ct.name, Partitions: ct.partitions(), ReplicationFactor: 1, Internal: true,
+			Configs: map[string]string{
+				"cleanup.policy":   "compact",
+				"segment.bytes":    "104857600",
+				"compression.type": "producer",
+			},
+		}})
+		if err := errs[0]; err != nil && !errors.Is(err, meta.ErrTopicExists) {
+			b.logger.Error("create internal topic", "topic", ct.name, "err", err)
+			return false
+		}
+	}
+	if err := b.reconcile(); err != nil {
+		b.logger.Error("open internal topic", "topic", ct.name, "err", err)
+	}
+	return b.topicByName(ct.name) != nil
+}
+
+// partitionCount is the topic's partition count in the metadata (the
+// hash's modulus), 0 when the topic does not exist.
+func (b *Broker) partitionCount(name string) int {
+	if mt, ok := b.meta.Topic(name); ok {
+		return len(mt.Partitions)
+	}
+	return 0
+}
+
+// keyPartition is the open partition holding a coordinator key.
+func (b *Broker) keyPartition(name, key string) (*partition, error) {
+	n := b.partitionCount(name)
+	if n == 0 {
+		return nil, fmt.Errorf("%s does not exist", name)
+	}
+	idx := groupPartition(key, n)
+	p := b.partition(name, int32(idx))
+	if p == nil {
+		return nil, fmt.Errorf("%s-%d is not open", name, idx)
+	}
+	return p, nil
+}
+
+// appendKeyed appends records to the key's partition as one batch, as
+// Kafka's coordinators write them (no producer id, CreateTime), and returns
+// a channel reporting when they are durable.
+func (b *Broker) appendKeyed(name, key string, recs []kvRecord) <-chan error {
+	p, err := b.keyPartition(name, key)
+	if err != nil {
+		return failed(err)
+	}
+	return b.appendBatch(p, encodeBatch(recs, time.Now().UnixMilli(), -1, -1, 0))
+}
+
+// appendBatch appends one batch the broker encoded to p and returns a
+// channel reporting when it is durable.
+func (b *Broker) appendBatch(p *partition, data []byte) <-chan error {
+	h, err := commitlog.ParseHeader(data)
+	if err != nil {
+		return failed(err)
+	}
+	base, err := p.log.Append([]commitlog.Batch{{Data: data, Header: h}}, p.epoch.Load())
+	if err != nil {
+		return failed(fmt.Errorf("append to %s-%d: %w", p.t.name, p.index, err))
+	}
+	p.notify()
+	return b.flusher.Sync(p.log, base+int64(h.LastOffsetDelta)+1)
+}
+
+func failed(err error) <-chan error {
+	ch := make(chan error, 1)
+	ch <- err
+	return ch
+}
+
+// loadTopic hands every record of the topic's partitions to fn with its
+// batch header, in log order per partition, skipping unreadable batches.
+func (b *Broker) loadTopic(name string, fn func(h *commitlog.Header, key, value []byte) error) error {
+	t := b.topicByName(name)
+	if t == nil {
+		return nil
+	}
+	b.mu.RLock()
+	parts := t.parts
+	b.mu.RUnlock()
+	for _, p := range parts {
+		err := p.log.ReadBatches(0, func(data []byte, h commitlog.Header) bool {
+			recs, err := commitlog.DecodeRecords(data)
+			if err != nil {
+				b.logger.Warn("skipping unreadable batch", "topic", name, "partition", p.index, "offset", h.BaseOffset, "err", err)
+				return true
+			}
+			for _, r := range recs {
+				if err := fn(&h, r.Key, r.Value); err != nil {
+					b.logger.Warn("skipping record", "topic", name, "partition", p.index, "offset", h.BaseOffset+int64(r.OffsetDelta), "err", err)
+				}
+			}
+			return true
+		})
+		if err != nil {
+			return fmt.Errorf("load %s-%d: %w", name, p.index, err)
+		}
+	}
+	return nil
+}
+
