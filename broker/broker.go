@@ -125,7 +125,7 @@ type Broker struct {
 	budget  *byteBudget
 	groups  *group.Coordinator
 
-	offsetsCT      coordinatorTopic // __consumer_offsets
+	offsetsCT coordinatorTopic // __consumer_offsets
 
 	ln        net.Listener
 	advHost   string

@@ -3,8 +3,9 @@ package broker
 import (
 	"testing"
 
-	"github.com/sluice-io/sluice/broker/commitlog"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluice-io/sluice/broker/commitlog"
 )
 
 // TestGroupPartition checks the group → __consumer_offsets partition map

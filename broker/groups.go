@@ -7,7 +7,6 @@ import (
 	"time"
 	"unicode/utf16"
 
-
 	"github.com/sluice-io/sluice/broker/commitlog"
 	"github.com/sluice-io/sluice/broker/group"
 )

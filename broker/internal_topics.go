@@ -136,4 +136,3 @@ func (b *Broker) loadTopic(name string, fn func(h *commitlog.Header, key, value 
 	}
 	return nil
 }
-
