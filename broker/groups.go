@@ -94,7 +94,7 @@ func (l offsetsLog) Append(groupID string, recs []group.Record) <-chan error {
 	for i, r := range recs {
 		kv[i] = kvRecord{r.Key, r.Value}
 	}
-	return l.b.appendKeyed(offsetsTopic, groupID, kv)
+	return l.b.appendKeyed(&l.b.offsetsCT, groupID, kv)
 }
 
 // parseGroupSetting applies the group coordinator's broker configs.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sluice-io/sluice/broker/commitlog"
@@ -18,6 +19,7 @@ type coordinatorTopic struct {
 	name       string
 	partitions func() int32 // partition count to create it with
 	createMu   sync.Mutex   // serializes the creation
+	count      atomic.Pointer[partitionCount]
 }
 
 // ready creates the topic on first need and reports whether it is open;
@@ -52,24 +54,37 @@ func (b *Broker) topicReady(ct *coordinatorTopic) bool {
 }
 
 // partitionCount is the topic's partition count in the metadata (the
-// hash's modulus), 0 when the topic does not exist.
-func (b *Broker) partitionCount(name string) int {
-	if mt, ok := b.meta.Topic(name); ok {
-		return len(mt.Partitions)
+// hash's modulus), 0 when the topic does not exist. It runs for every
+// coordinator write, and meta.Topic copies the whole topic, so the count
+// is cached with the metadata version it was read at.
+func (b *Broker) partitionCount(ct *coordinatorTopic) int {
+	v := b.meta.Version()
+	if c := ct.count.Load(); c != nil && c.version == v {
+		return c.n
 	}
-	return 0
+	n := 0
+	if mt, ok := b.meta.Topic(ct.name); ok {
+		n = len(mt.Partitions)
+	}
+	ct.count.Store(&partitionCount{version: v, n: n})
+	return n
+}
+
+type partitionCount struct {
+	version uint64
+	n       int
 }
 
 // keyPartition is the open partition holding a coordinator key.
-func (b *Broker) keyPartition(name, key string) (*partition, error) {
-	n := b.partitionCount(name)
+func (b *Broker) keyPartition(ct *coordinatorTopic, key string) (*partition, error) {
+	n := b.partitionCount(ct)
 	if n == 0 {
-		return nil, fmt.Errorf("%s does not exist", name)
+		return nil, fmt.Errorf("%s does not exist", ct.name)
 	}
 	idx := groupPartition(key, n)
-	p := b.partition(name, int32(idx))
+	p := b.partition(ct.name, int32(idx))
 	if p == nil {
-		return nil, fmt.Errorf("%s-%d is not open", name, idx)
+		return nil, fmt.Errorf("%s-%d is not open", ct.name, idx)
 	}
 	return p, nil
 }
@@ -77,8 +92,8 @@ func (b *Broker) keyPartition(name, key string) (*partition, error) {
 // appendKeyed appends records to the key's partition as one batch, as
 // Kafka's coordinators write them (no producer id, CreateTime), and returns
 // a channel reporting when they are durable.
-func (b *Broker) appendKeyed(name, key string, recs []kvRecord) <-chan error {
-	p, err := b.keyPartition(name, key)
+func (b *Broker) appendKeyed(ct *coordinatorTopic, key string, recs []kvRecord) <-chan error {
+	p, err := b.keyPartition(ct, key)
 	if err != nil {
 		return failed(err)
 	}
