@@ -64,3 +64,19 @@ func markerBatch(pid int64, epoch int16, commit bool, coordinatorEpoch int32, no
 	v.CoordinatorEpoch = coordinatorEpoch
 	return encodeBatch([]kvRecord{{k.AppendTo(nil), v.AppendTo(nil)}}, now, pid, epoch, attrTransactional|attrControl)
 }
+
+// markerCommits reads a control record's key: whether the marker commits
+// (or aborts); ok is false for other control records.
+func markerCommits(key []byte) (commit, ok bool) {
+	var k kmsg.ControlRecordKey
+	if err := k.ReadFrom(key); err != nil {
+		return false, false
+	}
+	switch k.Type {
+	case kmsg.ControlRecordKeyTypeCommit:
+		return true, true
+	case kmsg.ControlRecordKeyTypeAbort:
+		return false, true
+	}
+	return false, false
+}

@@ -69,9 +69,17 @@ func (b *Broker) newGroupCoordinator() error {
 			return out
 		},
 	})
-	err := b.loadTopic(offsetsTopic, func(h *commitlog.Header, key, value []byte) error {
-		if h.IsControl() {
+	n := b.partitionCount(&b.offsetsCT)
+	err := b.loadTopic(offsetsTopic, func(part int32, h *commitlog.Header, key, value []byte) error {
+		switch {
+		case h.IsControl():
+			commit, ok := markerCommits(key)
+			if ok {
+				b.groups.LoadMarker(h.ProducerID, commit, func(g string) bool { return groupPartition(g, n) == int(part) })
+			}
 			return nil
+		case h.IsTransactional():
+			return b.groups.LoadTxn(h.ProducerID, key, value)
 		}
 		return b.groups.Load(key, value)
 	})
@@ -90,11 +98,21 @@ func (b *Broker) offsetsTopicReady() bool { return b.topicReady(&b.offsetsCT) }
 type offsetsLog struct{ b *Broker }
 
 func (l offsetsLog) Append(groupID string, recs []group.Record) <-chan error {
+	return l.b.appendKeyed(&l.b.offsetsCT, groupID, kvRecords(recs), -1, -1)
+}
+
+// AppendTxn writes a transactional offset commit: a transactional batch of
+// the producer, which its transaction's marker completes.
+func (l offsetsLog) AppendTxn(groupID string, pid int64, epoch int16, recs []group.Record) <-chan error {
+	return l.b.appendKeyed(&l.b.offsetsCT, groupID, kvRecords(recs), pid, epoch)
+}
+
+func kvRecords(recs []group.Record) []kvRecord {
 	kv := make([]kvRecord, len(recs))
 	for i, r := range recs {
 		kv[i] = kvRecord{r.Key, r.Value}
 	}
-	return l.b.appendKeyed(&l.b.offsetsCT, groupID, kv)
+	return kv
 }
 
 // parseGroupSetting applies the group coordinator's broker configs.

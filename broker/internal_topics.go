@@ -90,14 +90,19 @@ func (b *Broker) keyPartition(ct *coordinatorTopic, key string) (*partition, err
 }
 
 // appendKeyed appends records to the key's partition as one batch, as
-// Kafka's coordinators write them (no producer id, CreateTime), and returns
-// a channel reporting when they are durable.
-func (b *Broker) appendKeyed(ct *coordinatorTopic, key string, recs []kvRecord) <-chan error {
+// Kafka's coordinators write them (CreateTime; no producer id unless pid
+// >= 0, which makes it a transactional batch of that producer), and
+// returns a channel reporting when they are durable.
+func (b *Broker) appendKeyed(ct *coordinatorTopic, key string, recs []kvRecord, pid int64, epoch int16) <-chan error {
 	p, err := b.keyPartition(ct, key)
 	if err != nil {
 		return failed(err)
 	}
-	return b.appendBatch(p, encodeBatch(recs, time.Now().UnixMilli(), -1, -1, 0))
+	var attrs int16
+	if pid >= 0 {
+		attrs = attrTransactional
+	}
+	return b.appendBatch(p, encodeBatch(recs, time.Now().UnixMilli(), pid, epoch, attrs))
 }
 
 // appendBatch appends one batch the broker encoded to p and returns a
@@ -123,7 +128,7 @@ func failed(err error) <-chan error {
 
 // loadTopic hands every record of the topic's partitions to fn with its
 // batch header, in log order per partition, skipping unreadable batches.
-func (b *Broker) loadTopic(name string, fn func(h *commitlog.Header, key, value []byte) error) error {
+func (b *Broker) loadTopic(name string, fn func(part int32, h *commitlog.Header, key, value []byte) error) error {
 	t := b.topicByName(name)
 	if t == nil {
 		return nil
@@ -139,7 +144,7 @@ func (b *Broker) loadTopic(name string, fn func(h *commitlog.Header, key, value 
 				return true
 			}
 			for _, r := range recs {
-				if err := fn(&h, r.Key, r.Value); err != nil {
+				if err := fn(p.index, &h, r.Key, r.Value); err != nil {
 					b.logger.Warn("skipping record", "topic", name, "partition", p.index, "offset", h.BaseOffset+int64(r.OffsetDelta), "err", err)
 				}
 			}

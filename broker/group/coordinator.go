@@ -22,6 +22,8 @@ type Record struct {
 // reports when they are durable (or the error).
 type Log interface {
 	Append(group string, recs []Record) <-chan error
+	// AppendTxn appends recs as a transactional batch of the producer.
+	AppendTxn(group string, pid int64, epoch int16, recs []Record) <-chan error
 }
 
 // Config configures a Coordinator.
@@ -296,7 +298,7 @@ func (c *Coordinator) Load(key, value []byte) error {
 
 // forgetIfEmpty drops a group left with nothing by the log's tombstones.
 func (c *Coordinator) forgetIfEmpty(g *group) {
-	if len(g.offsets) == 0 && g.cg == nil && len(g.members) == 0 && g.generation == 0 && g.protocolType == "" {
+	if len(g.offsets) == 0 && g.cg == nil && len(g.members) == 0 && g.generation == 0 && g.protocolType == "" && len(g.txnOffsets) == 0 {
 		delete(c.groups, g.id)
 	}
 }
@@ -372,7 +374,7 @@ func (c *Coordinator) persistGroup(g *group) <-chan error {
 // dropIfUnused forgets a group that holds nothing worth keeping (a group
 // made by a JoinGroup that failed validation).
 func (c *Coordinator) dropIfUnused(g *group) {
-	if g.state == Empty && len(g.members) == 0 && len(g.pending) == 0 && len(g.offsets) == 0 && g.generation == 0 && g.cg == nil {
+	if g.state == Empty && len(g.members) == 0 && len(g.pending) == 0 && len(g.offsets) == 0 && g.generation == 0 && g.cg == nil && len(g.txnOffsets) == 0 {
 		delete(c.groups, g.id)
 	}
 }

@@ -17,6 +17,10 @@ type memLog struct {
 	recs []Record
 }
 
+func (l *memLog) AppendTxn(group string, _ int64, _ int16, recs []Record) <-chan error {
+	return l.Append(group, recs)
+}
+
 func (l *memLog) Append(_ string, recs []Record) <-chan error {
 	l.mu.Lock()
 	l.recs = append(l.recs, recs...)
@@ -108,11 +112,11 @@ func TestLoadRebuildsState(t *testing.T) {
 		string(desc.Members[0].MemberAssignment) != "tasks" || *desc.Members[0].InstanceID != "i1" {
 		t.Errorf("reloaded group: %+v", desc)
 	}
-	got, _ := d.FetchOffsets("g", nil)
+	got, _ := d.FetchOffsets("g", nil, false)
 	if len(got) != 1 || got[0].Partitions[0].Offset != 11 || got[0].Partitions[0].LeaderEpoch != 3 || *got[0].Partitions[0].Metadata != "md" {
 		t.Errorf("reloaded offsets of g: %+v", got)
 	}
-	if got, _ := d.FetchOffsets("simple", nil); len(got) != 1 || got[0].Partitions[0].Offset != 99 {
+	if got, _ := d.FetchOffsets("simple", nil, false); len(got) != 1 || got[0].Partitions[0].Offset != 99 {
 		t.Errorf("reloaded offsets of simple: %+v", got)
 	}
 	if desc := d.DescribeGroup("gone"); desc.State != "Dead" {

@@ -86,7 +86,7 @@ func (c *Coordinator) expireOffsets(now time.Time) []expiryWrite {
 		if len(recs) > 0 {
 			c.cfg.Logger.Info("expired group offsets", "group", id, "offsets", len(recs))
 		}
-		if g.state == Empty && len(g.members) == 0 && len(g.pending) == 0 && len(g.offsets) == 0 {
+		if g.state == Empty && len(g.members) == 0 && len(g.pending) == 0 && len(g.offsets) == 0 && len(g.txnOffsets) == 0 {
 			g.token++
 			delete(c.groups, id)
 			if g.generation > 0 {

@@ -71,7 +71,7 @@ func expireAt(c *Coordinator, ms int64) {
 
 // offsetsOf lists a group's committed offsets as "topic/partition".
 func offsetsOf(c *Coordinator, group string) []string {
-	got, _ := c.FetchOffsets(group, nil)
+	got, _ := c.FetchOffsets(group, nil, false)
 	var out []string
 	for _, t := range got {
 		for _, p := range t.Partitions {

@@ -65,6 +65,10 @@ type group struct {
 
 	cg         *consumerGroup // KIP-848 state; nil for a classic group
 	committing int            // offset commits written but not yet durable; expiry waits
+
+	// txnOffsets are offsets committed by ongoing transactions, by
+	// producer id (txn_offsets.go).
+	txnOffsets map[int64]map[string]map[int32]offset
 }
 
 // member is one member of a group.

@@ -132,8 +132,10 @@ func (c *Coordinator) CommitOffsets(req *kmsg.OffsetCommitRequest) (*kmsg.Offset
 
 // FetchOffsets returns the committed offsets of a group for the topics
 // asked for (nil: every committed offset), in OffsetFetch v8's shape.
-// Partitions without a commit get offset -1.
-func (c *Coordinator) FetchOffsets(groupID string, topics []kmsg.OffsetFetchRequestGroupTopic) ([]kmsg.OffsetFetchResponseGroupTopic, int16) {
+// Partitions without a commit get offset -1. With requireStable (v7+),
+// partitions an ongoing transaction committed get UNSTABLE_OFFSET_COMMIT,
+// which clients retry.
+func (c *Coordinator) FetchOffsets(groupID string, topics []kmsg.OffsetFetchRequestGroupTopic, requireStable bool) ([]kmsg.OffsetFetchResponseGroupTopic, int16) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
@@ -147,6 +149,9 @@ func (c *Coordinator) FetchOffsets(groupID string, topics []kmsg.OffsetFetchRequ
 		empty := ""
 		rp.Metadata = &empty
 		if g != nil {
+			if requireStable && g.pendingTxn(topic, p) {
+				rp.ErrorCode = kerr.UnstableOffsetCommit.Code
+			}
 			if o, ok := g.offsets[topic][p]; ok {
 				md := o.metadata
 				rp.Offset, rp.LeaderEpoch, rp.Metadata = o.offset, o.leaderEpoch, &md
