@@ -46,6 +46,10 @@ type Config struct {
 	GroupMinSessionTimeout     time.Duration // group.min.session.timeout.ms (6 s)
 	GroupMaxSessionTimeout     time.Duration // group.max.session.timeout.ms (30 min)
 
+	// Idempotent producers.
+	ProducerIDExpiration      time.Duration // producer.id.expiration.ms: state of silent producers is dropped (1 day)
+	ProducerIDExpirationCheck time.Duration // producer.id.expiration.check.interval.ms (10 min)
+
 	// Static broker configs (log.retention.ms, message.max.bytes, ...) that
 	// supply topic defaults and appear in DescribeConfigs for the broker.
 	Settings map[string]string
@@ -82,6 +86,12 @@ func (c *Config) setDefaults() {
 	if c.GroupMaxSessionTimeout <= 0 {
 		c.GroupMaxSessionTimeout = 30 * time.Minute
 	}
+	if c.ProducerIDExpiration <= 0 {
+		c.ProducerIDExpiration = 24 * time.Hour
+	}
+	if c.ProducerIDExpirationCheck <= 0 {
+		c.ProducerIDExpirationCheck = 10 * time.Minute
+	}
 	if c.ConnectionsMaxIdle <= 0 {
 		c.ConnectionsMaxIdle = 10 * time.Minute
 	}
@@ -114,6 +124,7 @@ type Broker struct {
 	metrics *metrics
 	budget  *byteBudget
 	groups  *group.Coordinator
+	pids    producerIDs
 
 	offsetsTopicMu sync.Mutex // serializes the creation of __consumer_offsets
 
@@ -170,6 +181,10 @@ func New(cfg Config) (*Broker, error) {
 	if err != nil {
 		b.flusher.Close()
 		return nil, fmt.Errorf("open metadata: %w", err)
+	}
+	b.pids.allocBlock = func() (int64, int64, error) {
+		blk, err := b.meta.AllocateProducerIDs(producerIDBlockSize)
+		return blk.First, blk.Size, err
 	}
 	if err := b.reconcile(); err != nil {
 		// One damaged partition must not keep the others offline: it stays
