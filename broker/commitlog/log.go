@@ -234,6 +234,7 @@ func (l *Log) Append(batches []Batch, epoch int32) (int64, error) {
 	}
 	first := l.next
 	var records int64
+	now := time.Now().UnixMilli()
 	for i := range batches {
 		b := &batches[i]
 		if b.Header.ProducerID >= 0 && !b.Header.IsControl() {
@@ -258,7 +259,7 @@ func (l *Log) Append(batches []Batch, epoch int32) (int64, error) {
 		}
 		l.next = b.Header.LastOffset() + 1
 		records += int64(b.Header.NumRecords)
-		l.producers.observe(&b.Header)
+		l.producers.observe(&b.Header, now)
 	}
 	l.appended.Add(records)
 	return first, nil

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Producer state snapshots sit beside the segments as <offset>.snapshot, like
@@ -19,7 +20,7 @@ import (
 // segment. The format is Sluice's own, versioned and CRC-checked:
 //
 //	magic "SLPS" | version u16 | crc32c u32 of the rest | offset i64 | count u32
-//	count × (producer id i64 | epoch i16 | last timestamp i64 | n u8 |
+//	count × (producer id i64 | epoch i16 | last seen ms i64 | n u8 |
 //	         n × (first seq i32 | last seq i32 | first offset i64 | last offset i64))
 //
 // A snapshot that fails its checks is removed and an older one, or the log
@@ -58,7 +59,7 @@ func encodeProducerSnapshot(ps producerStates, offset int64) []byte {
 		e := ps[pid]
 		b = binary.BigEndian.AppendUint64(b, uint64(pid))
 		b = binary.BigEndian.AppendUint16(b, uint16(e.epoch))
-		b = binary.BigEndian.AppendUint64(b, uint64(e.lastTimestamp))
+		b = binary.BigEndian.AppendUint64(b, uint64(e.lastSeenMs))
 		b = append(b, byte(len(e.batches)))
 		for _, pb := range e.batches {
 			b = binary.BigEndian.AppendUint32(b, uint32(pb.firstSeq))
@@ -95,8 +96,8 @@ func decodeProducerSnapshot(b []byte) (producerStates, int64, error) {
 		}
 		pid := int64(binary.BigEndian.Uint64(rest))
 		e := &producerEntry{
-			epoch:         int16(binary.BigEndian.Uint16(rest[8:])),
-			lastTimestamp: int64(binary.BigEndian.Uint64(rest[10:])),
+			epoch:      int16(binary.BigEndian.Uint16(rest[8:])),
+			lastSeenMs: int64(binary.BigEndian.Uint64(rest[10:])),
 		}
 		nb := int(rest[18])
 		rest = rest[snapshotEntry:]
@@ -210,8 +211,10 @@ func (l *Log) loadProducers() error {
 	return l.replayProducers(from)
 }
 
-// replayProducers feeds every producer batch at or past from to the state.
+// replayProducers feeds every producer batch at or past from to the state,
+// as seen now: the state's expiry counts from this start.
 func (l *Log) replayProducers(from int64) error {
+	now := time.Now().UnixMilli()
 	for _, s := range l.segments {
 		if s.next <= from || s.size == 0 {
 			continue
@@ -219,7 +222,7 @@ func (l *Log) replayProducers(from int64) error {
 		pos := lookupOffset(s.idx, uint32(max(from-s.base, 0)))
 		_, err := s.scan(pos, 1<<62, func(h *Header, _ int64) error {
 			if h.BaseOffset >= from && h.ProducerID >= 0 {
-				l.producers.observe(h)
+				l.producers.observe(h, now)
 			}
 			return nil
 		})

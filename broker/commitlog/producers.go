@@ -26,7 +26,12 @@ import (
 //
 // Entries outlive the batches that made them (retention and DeleteRecords do
 // not touch them) until ExpireProducers drops those silent for
-// producer.id.expiration.ms, as Kafka does.
+// producer.id.expiration.ms, as Kafka does. Silence is measured on the
+// broker's clock from the producer's last append (or from the start-up that
+// replayed it from the log), where Kafka uses the batch's own max timestamp:
+// a producer writing records with old CreateTime timestamps (a mirror, a
+// backfill) would otherwise lose its state, and its duplicate detection, at
+// the next expiry check.
 
 // producerBatchesKept is how many recent batches per producer are remembered
 // for duplicate detection; clients keep at most five requests in flight.
@@ -50,9 +55,9 @@ type producerBatch struct {
 
 // producerEntry is the state of one producer id in one partition.
 type producerEntry struct {
-	epoch         int16
-	lastTimestamp int64           // max timestamp of its last batch, for expiry
-	batches       []producerBatch // oldest first, at most producerBatchesKept
+	epoch      int16
+	lastSeenMs int64           // broker time of its last append, for expiry
+	batches    []producerBatch // oldest first, at most producerBatchesKept
 	// Transactions (next issue) add the coordinator epoch and the first
 	// offset of the ongoing transaction here, and to the snapshot format.
 }
@@ -105,9 +110,9 @@ func (e *producerEntry) check(h *Header) (*producerBatch, error) {
 // producerStates maps producer id to state; the Log's mutex guards it.
 type producerStates map[int64]*producerEntry
 
-// observe records a stored batch (appended, or replayed from the log) in the
-// state of its producer, without checks.
-func (ps producerStates) observe(h *Header) {
+// observe records a stored batch (appended at nowMs, or replayed from the
+// log) in the state of its producer, without checks.
+func (ps producerStates) observe(h *Header, nowMs int64) {
 	if h.ProducerID < 0 {
 		return
 	}
@@ -119,7 +124,7 @@ func (ps producerStates) observe(h *Header) {
 	if h.ProducerEpoch != e.epoch {
 		e.epoch, e.batches = h.ProducerEpoch, nil
 	}
-	e.lastTimestamp = h.MaxTimestamp
+	e.lastSeenMs = nowMs
 	if h.IsControl() {
 		return // a transaction marker carries no sequence
 	}
@@ -136,10 +141,10 @@ func (ps producerStates) observe(h *Header) {
 // ProducerState is what the log knows of one producer (for tests and, later,
 // DescribeProducers).
 type ProducerState struct {
-	Epoch         int16
-	LastSequence  int32 // -1 when no batch is remembered
-	LastOffset    int64 // -1 likewise
-	LastTimestamp int64
+	Epoch        int16
+	LastSequence int32 // -1 when no batch is remembered
+	LastOffset   int64 // -1 likewise
+	LastSeenMs   int64 // broker time of its last append
 }
 
 // Producer returns the state of producer id pid.
@@ -150,22 +155,21 @@ func (l *Log) Producer(pid int64) (ProducerState, bool) {
 	if e == nil {
 		return ProducerState{}, false
 	}
-	st := ProducerState{Epoch: e.epoch, LastSequence: -1, LastOffset: -1, LastTimestamp: e.lastTimestamp}
+	st := ProducerState{Epoch: e.epoch, LastSequence: -1, LastOffset: -1, LastSeenMs: e.lastSeenMs}
 	if n := len(e.batches); n > 0 {
 		st.LastSequence, st.LastOffset = e.batches[n-1].lastSeq, e.batches[n-1].lastOffset
 	}
 	return st, true
 }
 
-// ExpireProducers forgets producers whose last batch is more than
-// expirationMs older than nowMs (producer.id.expiration.ms). It returns how
-// many went.
+// ExpireProducers forgets producers that appended nothing for expirationMs
+// up to nowMs (producer.id.expiration.ms). It returns how many went.
 func (l *Log) ExpireProducers(nowMs, expirationMs int64) int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	n := 0
 	for pid, e := range l.producers {
-		if nowMs-e.lastTimestamp >= expirationMs {
+		if nowMs-e.lastSeenMs >= expirationMs {
 			delete(l.producers, pid)
 			n++
 		}

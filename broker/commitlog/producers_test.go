@@ -7,6 +7,7 @@ import (
 	"os"
 	"sync"
 	"testing"
+	"time"
 )
 
 // pbatch is an idempotent producer's batch of n records.
@@ -283,11 +284,13 @@ func TestProducerStateRetentionAndExpiry(t *testing.T) {
 	if _, err := l.Append([]Batch{toBatch(t, pbatch(1, 0, 61, 1))}, 0); !errors.Is(err, ErrOutOfOrderSequence) {
 		t.Errorf("gap after DeleteRecords: %v", err)
 	}
-	// The batches carry timestamps around 1000 ms.
-	if n := l.ExpireProducers(1000+5000, 10_000); n != 0 {
+	// Expiry counts from the last append on the broker's clock, not from
+	// the batches' timestamps (1000 ms after the epoch here).
+	now := time.Now().UnixMilli()
+	if n := l.ExpireProducers(now, 10_000); n != 0 {
 		t.Errorf("expired %d producers early", n)
 	}
-	if n := l.ExpireProducers(1000+10_000, 10_000); n != 1 {
+	if n := l.ExpireProducers(now+11_000, 10_000); n != 1 {
 		t.Errorf("expired %d producers, want 1", n)
 	}
 	if _, ok := l.Producer(1); ok {
@@ -301,8 +304,8 @@ func TestProducerStateRetentionAndExpiry(t *testing.T) {
 
 func TestProducerSnapshotRoundTrip(t *testing.T) {
 	ps := producerStates{
-		3:             {epoch: 2, lastTimestamp: 77, batches: []producerBatch{{1, 4, 10, 13}, {5, 5, 14, 14}}},
-		math.MaxInt64: {epoch: math.MaxInt16, lastTimestamp: -1},
+		3:             {epoch: 2, lastSeenMs: 77, batches: []producerBatch{{1, 4, 10, 13}, {5, 5, 14, 14}}},
+		math.MaxInt64: {epoch: math.MaxInt16, lastSeenMs: -1},
 	}
 	b := encodeProducerSnapshot(ps, 99)
 	got, off, err := decodeProducerSnapshot(b)
