@@ -31,6 +31,7 @@ func (b *Broker) startBackground() {
 	b.loop(b.cfg.FlushSchedulerInterval, b.scheduleFlushes, nil)
 	b.loop(b.cfg.RetentionCheckInterval, b.enforceRetention, nil)
 	b.loop(b.cfg.CleanerBackoff, b.compactLogs, nil)
+	b.loop(b.cfg.ProducerIDExpirationCheck, b.expireProducers, nil)
 	b.loop(b.cfg.CheckpointInterval, func() {
 		if err := b.writeCheckpoints(); err != nil {
 			b.logger.Error("checkpoint", "err", err)
@@ -102,6 +103,17 @@ func (b *Broker) compactLogs() {
 		}
 		if _, err := p.log.Compact(now); err != nil {
 			b.logger.Error("compaction", "topic", p.t.name, "partition", p.index, "err", err)
+		}
+	}
+}
+
+// expireProducers drops the idempotence state of producers silent for
+// producer.id.expiration.ms, as Kafka does.
+func (b *Broker) expireProducers() {
+	now := time.Now().UnixMilli()
+	for _, p := range b.allPartitions() {
+		if n := p.log.ExpireProducers(now, b.cfg.ProducerIDExpiration.Milliseconds()); n > 0 {
+			b.logger.Info("expired producer state", "topic", p.t.name, "partition", p.index, "producers", n)
 		}
 	}
 }

@@ -56,6 +56,10 @@ type Config struct {
 	// removed (10 min).
 	OffsetsRetentionCheckInterval time.Duration
 
+	// Idempotent producers.
+	ProducerIDExpiration      time.Duration // producer.id.expiration.ms: state of silent producers is dropped (1 day)
+	ProducerIDExpirationCheck time.Duration // producer.id.expiration.check.interval.ms (10 min)
+
 	// Static broker configs (log.retention.ms, message.max.bytes, ...) that
 	// supply topic defaults and appear in DescribeConfigs for the broker.
 	Settings map[string]string
@@ -92,6 +96,12 @@ func (c *Config) setDefaults() {
 	if c.GroupMaxSessionTimeout <= 0 {
 		c.GroupMaxSessionTimeout = 30 * time.Minute
 	}
+	if c.ProducerIDExpiration <= 0 {
+		c.ProducerIDExpiration = 24 * time.Hour
+	}
+	if c.ProducerIDExpirationCheck <= 0 {
+		c.ProducerIDExpirationCheck = 10 * time.Minute
+	}
 	if c.ConnectionsMaxIdle <= 0 {
 		c.ConnectionsMaxIdle = 10 * time.Minute
 	}
@@ -124,6 +134,7 @@ type Broker struct {
 	metrics *metrics
 	budget  *byteBudget
 	groups  *group.Coordinator
+	pids    producerIDs
 
 	offsetsCT coordinatorTopic // __consumer_offsets
 
@@ -181,6 +192,10 @@ func New(cfg Config) (*Broker, error) {
 	if err != nil {
 		b.flusher.Close()
 		return nil, fmt.Errorf("open metadata: %w", err)
+	}
+	b.pids.allocBlock = func() (int64, int64, error) {
+		blk, err := b.meta.AllocateProducerIDs(producerIDBlockSize)
+		return blk.First, blk.Size, err
 	}
 	if err := b.reconcile(); err != nil {
 		// One damaged partition must not keep the others offline: it stays

@@ -112,6 +112,7 @@ func (b *Broker) brokerConfigs() []kmsg.DescribeConfigsResponseResourceConfig {
 	vals["auto.create.topics.enable"] = [2]string{strconv.FormatBool(b.cfg.AutoCreateTopics), "BOOLEAN"}
 	vals["num.partitions"] = [2]string{strconv.Itoa(int(b.cfg.NumPartitions)), "INT"}
 	vals["default.replication.factor"] = [2]string{"1", "INT"}
+	vals["producer.id.expiration.ms"] = [2]string{strconv.FormatInt(b.cfg.ProducerIDExpiration.Milliseconds(), 10), "INT"}
 	vals["socket.request.max.bytes"] = [2]string{strconv.Itoa(int(b.cfg.SocketRequestMaxBytes)), "INT"}
 	names := make([]string, 0, len(vals))
 	for n := range vals {

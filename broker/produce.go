@@ -26,7 +26,15 @@ import (
 // A topic whose compression.type names a codec gets its batches recompressed
 // to it, as Kafka does; "producer" (the default) stores them as they came.
 //
-// Not yet: idempotent sequence checks and transactions (later issue).
+// Batches of idempotent producers (producer id >= 0) are checked against
+// the producer's state in the partition, atomically with the append
+// (commitlog/producers.go): a retried batch already stored is answered with
+// its original base offset and not written again; a sequence gap, or a new
+// epoch not starting at sequence 0, gets OUT_OF_ORDER_SEQUENCE_NUMBER; an
+// epoch below the producer's INVALID_PRODUCER_EPOCH. A producer id without
+// a sequence or an epoch is INVALID_RECORD.
+//
+// Not yet: transactions (later issue).
 
 func init() { register(0, 0, 11, handleProduce) }
 
@@ -128,7 +136,16 @@ func (b *Broker) produceTo(topicName string, idx int32, records []byte, now int6
 	batches := []commitlog.Batch{{Data: records, Header: h}}
 	n := int64(h.NumRecords)
 	base, err := p.log.Append(batches, p.epoch.Load())
-	if errors.Is(err, commitlog.ErrClosed) {
+	switch {
+	case errors.Is(err, commitlog.ErrDuplicateBatch):
+		sp.BaseOffset = base // written by an earlier try; acks=all still waits for it to be durable
+		sp.LogStartOffset = p.log.StartOffset()
+		return p, 0, false
+	case errors.Is(err, commitlog.ErrOutOfOrderSequence):
+		return p, kerr.OutOfOrderSequenceNumber.Code, false
+	case errors.Is(err, commitlog.ErrInvalidProducerEpoch):
+		return p, kerr.InvalidProducerEpoch.Code, false
+	case errors.Is(err, commitlog.ErrClosed):
 		return p, kerr.UnknownTopicOrPartition.Code, false // deleted meanwhile
 	}
 	if err != nil {
@@ -187,6 +204,8 @@ func validateBatch(records []byte, s *topicSettings, now int64) (commitlog.Heade
 	switch {
 	case h.IsControl(), h.NumRecords == 0, int64(h.LastOffsetDelta)+1 != int64(h.NumRecords):
 		return h, kerr.InvalidRecord.Code
+	case h.ProducerID >= 0 && (h.BaseSequence < 0 || h.ProducerEpoch < 0):
+		return h, kerr.InvalidRecord.Code // Kafka's "invalid sequence number" check
 	case !s.logAppendTime && !s.timestampOK(&h, now):
 		return h, kerr.InvalidTimestamp.Code
 	}

@@ -65,6 +65,10 @@ func (c *Config) ApplySetting(name, value string) error {
 		return ms(&c.CheckpointInterval)
 	case "log.flush.scheduler.interval.ms":
 		return ms(&c.FlushSchedulerInterval)
+	case "producer.id.expiration.ms":
+		return ms(&c.ProducerIDExpiration)
+	case "producer.id.expiration.check.interval.ms":
+		return ms(&c.ProducerIDExpirationCheck)
 	}
 	for _, d := range topicConfigs {
 		if d.brokerKey == name {

@@ -37,7 +37,9 @@ func (l *Log) Compact(nowMs int64) (CompactStats, error) {
 // and, for DeleteRetentionMs after their batch's max timestamp, tombstones.
 // Control batches and undecided transactions are kept whole; aborted
 // transactional batches are dropped, as Kafka's cleaner does. Offsets keep
-// their numbers: gaps appear, which reads skip.
+// their numbers: gaps appear, which reads skip. The last batch of each
+// producer the log still tracks stays, emptied of its records when none
+// survives, so that its sequence and epoch can be rebuilt from the log.
 //
 // Compaction holds the log's lock only to pick the segments and to swap in
 // each rewritten one: appends and reads go on meanwhile.
@@ -126,6 +128,7 @@ const (
 type offsetMap struct {
 	latest    map[string]int64   // key → offset of its newest record that counts
 	txn       map[int64]txnState // base offset of each transactional data batch → outcome
+	lastOfPID map[int64]int64    // producer id → base offset of its last data batch, for tracked producers
 	dirty     map[*segment]bool  // cleanable segments that have something to drop
 	cleanable []*segment
 	due       int64 // when the first tombstone kept in a cleanable segment expires
@@ -148,6 +151,7 @@ func (l *Log) buildOffsetMap(start, end int64, cleanable []*segment, nowMs int64
 	m := &offsetMap{
 		latest:    make(map[string]int64),
 		txn:       make(map[int64]txnState),
+		lastOfPID: make(map[int64]int64),
 		dirty:     make(map[*segment]bool),
 		cleanable: cleanable,
 		nowMs:     nowMs,
@@ -158,6 +162,9 @@ func (l *Log) buildOffsetMap(start, end int64, cleanable []*segment, nowMs int64
 	err := l.ReadBatches(start, func(b []byte, h Header) bool {
 		if h.BaseOffset >= end {
 			return false
+		}
+		if h.ProducerID >= 0 && !h.IsControl() {
+			m.lastOfPID[h.ProducerID] = h.BaseOffset
 		}
 		recs, err := DecodeRecords(b)
 		if err != nil {
@@ -217,7 +224,21 @@ func (l *Log) buildOffsetMap(start, end int64, cleanable []*segment, nowMs int64
 		}
 		return true
 	})
+	l.mu.RLock()
+	for pid := range m.lastOfPID {
+		if l.producers[pid] == nil {
+			delete(m.lastOfPID, pid) // expired: its last batch may go
+		}
+	}
+	l.mu.RUnlock()
 	return m, err
+}
+
+// producersLast reports whether the batch is the last one of a producer
+// the log tracks.
+func (m *offsetMap) producersLast(h *Header) bool {
+	last, ok := m.lastOfPID[h.ProducerID]
+	return h.ProducerID >= 0 && ok && last == h.BaseOffset
 }
 
 // see records that key has a record at off; the record it supersedes (or

@@ -172,6 +172,9 @@ func (m *offsetMap) filterBatch(b []byte, h *Header, stats *CompactStats) ([]byt
 	case len(recs):
 		return b, nil
 	case 0:
+		if m.producersLast(h) {
+			return rebuildBatch(b, h, nil, h.MaxTimestamp) // kept empty, as Kafka's cleaner does
+		}
 		stats.BatchesRemoved++
 		return nil, nil
 	}

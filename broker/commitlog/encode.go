@@ -50,7 +50,7 @@ func rebuildBatch(orig []byte, h *Header, raws [][]byte, maxTs int64) ([]byte, e
 	for _, r := range raws {
 		records = append(records, r...)
 	}
-	if codec := h.Compression(); codec != 0 {
+	if codec := h.Compression(); codec != 0 && len(raws) > 0 {
 		c, err := compressorFor(int16(codec))
 		if err != nil {
 			return nil, err
@@ -66,6 +66,12 @@ func rebuildBatch(orig []byte, h *Header, raws [][]byte, maxTs int64) ([]byte, e
 	b = append(b, records...)
 	binary.BigEndian.PutUint32(b[offLength:], uint32(len(b)-logOverhead))
 	binary.BigEndian.PutUint32(b[offRecordCount:], uint32(len(raws)))
+	if len(raws) == 0 {
+		// An empty batch (a producer's last, kept by compaction) is
+		// stored uncompressed.
+		attrs := binary.BigEndian.Uint16(b[offAttributes:]) &^ AttrCompressionMask
+		binary.BigEndian.PutUint16(b[offAttributes:], attrs)
+	}
 	if h.Attributes&AttrLogAppendTime == 0 {
 		binary.BigEndian.PutUint64(b[offMaxTimestamp:], uint64(maxTs))
 	}

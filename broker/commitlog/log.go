@@ -71,6 +71,8 @@ type Log struct {
 	next     int64      // log end offset
 	start    int64      // log start offset
 
+	producers producerStates // idempotent producers' state (producers.go)
+
 	durable  atomic.Int64 // offsets below this are fsynced (recovery point)
 	closed   bool
 	failed   atomic.Bool  // a write or fsync failed: no more appends
@@ -107,7 +109,7 @@ func Open(dir string, cfg Config, recoveryPoint, startOffset int64, logger *slog
 			return nil, err
 		}
 	}
-	l := &Log{dir: dir, logger: logger.With("log", filepath.Base(dir))}
+	l := &Log{dir: dir, logger: logger.With("log", filepath.Base(dir)), producers: producerStates{}}
 	l.cfg.Store(&cfg)
 	bases, err := listSegments(dir)
 	if err != nil {
@@ -130,6 +132,10 @@ func Open(dir string, cfg Config, recoveryPoint, startOffset int64, logger *slog
 	}
 	l.start = min(max(startOffset, l.segments[0].base), l.next)
 	l.durable.Store(min(max(recoveryPoint, 0), l.next))
+	if err := l.loadProducers(); err != nil {
+		l.closeFiles()
+		return nil, err
+	}
 	return l, nil
 }
 
@@ -208,6 +214,14 @@ func (l *Log) Size() int64 {
 // Append writes batches at the log end, stamping each with its base offset
 // and the leader epoch. It returns the first batch's base offset. The caller
 // has validated the batches (SplitBatches).
+//
+// Batches of idempotent producers are checked against the producer's state
+// first (producers.go) under the same lock as the write. A retried batch
+// already stored is not written again: Append stops there and returns
+// ErrDuplicateBatch with that batch's original base offset. A batch failing
+// the checks stops Append with ErrOutOfOrderSequence or
+// ErrInvalidProducerEpoch; batches before it stay appended (the produce
+// path appends one batch per call).
 func (l *Log) Append(batches []Batch, epoch int32) (int64, error) {
 	cfg := l.cfg.Load()
 	l.mu.Lock()
@@ -220,8 +234,18 @@ func (l *Log) Append(batches []Batch, epoch int32) (int64, error) {
 	}
 	first := l.next
 	var records int64
+	now := time.Now().UnixMilli()
 	for i := range batches {
 		b := &batches[i]
+		if b.Header.ProducerID >= 0 && !b.Header.IsControl() {
+			dup, err := l.producers[b.Header.ProducerID].check(&b.Header)
+			if err != nil {
+				return 0, err
+			}
+			if dup != nil {
+				return dup.firstOffset, ErrDuplicateBatch
+			}
+		}
 		if err := l.maybeRoll(cfg, int64(len(b.Data)), b.Header.LastOffsetDelta); err != nil {
 			return 0, err
 		}
@@ -235,6 +259,7 @@ func (l *Log) Append(batches []Batch, epoch int32) (int64, error) {
 		}
 		l.next = b.Header.LastOffset() + 1
 		records += int64(b.Header.NumRecords)
+		l.producers.observe(&b.Header, now)
 	}
 	l.appended.Add(records)
 	return first, nil
@@ -275,6 +300,10 @@ func (l *Log) roll() error {
 	}
 	l.segments = append(l.segments, seg)
 	l.dirDirty.Store(true)
+	if err := l.writeProducerSnapshot(); err != nil {
+		// Only an optimisation is lost: the next open replays more.
+		l.logger.Warn("producer snapshot at roll", "offset", l.next, "err", err)
+	}
 	return nil
 }
 
@@ -301,6 +330,11 @@ func (l *Log) Close() error {
 	for _, s := range l.segments {
 		if ierr := s.writeIndexes(false); ierr != nil && err == nil {
 			err = ierr
+		}
+	}
+	if !l.failed.Load() {
+		if serr := l.writeProducerSnapshot(); serr != nil && err == nil {
+			err = serr
 		}
 	}
 	l.closeFiles()

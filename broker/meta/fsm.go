@@ -16,8 +16,10 @@ import (
 type state struct {
 	clusterID string
 	index     uint64 // raft index of the last entry that changed the state
-	byName    map[string]*Topic
-	byID      map[[16]byte]*Topic
+	// nextProducerID is the first producer id not yet in any broker's block.
+	nextProducerID int64
+	byName         map[string]*Topic
+	byID           map[[16]byte]*Topic
 }
 
 func emptyState() *state {
@@ -26,10 +28,11 @@ func emptyState() *state {
 
 func (s *state) next(index uint64) *state {
 	return &state{
-		clusterID: s.clusterID,
-		index:     index,
-		byName:    maps.Clone(s.byName),
-		byID:      maps.Clone(s.byID),
+		clusterID:      s.clusterID,
+		index:          index,
+		nextProducerID: s.nextProducerID,
+		byName:         maps.Clone(s.byName),
+		byID:           maps.Clone(s.byID),
 	}
 }
 
@@ -118,6 +121,12 @@ func apply(cur *state, data []byte, index uint64) (*state, any) {
 			return nil, err
 		}
 		return applySetConfigs(cur, &c, index)
+	case cmdAllocateProducerIDs:
+		var c allocateProducerIDsCmd
+		if err := decodeBody(&env, &c); err != nil {
+			return nil, err
+		}
+		return applyAllocateProducerIDs(cur, &c, index)
 	}
 	return nil, fmt.Errorf("%w: type %q", errUnsupportedCommand, env.Type)
 }

@@ -21,6 +21,9 @@ type snapshotDoc struct {
 	ClusterID string      `json:"cluster_id"`
 	Index     uint64      `json:"index"`
 	Topics    []snapTopic `json:"topics"`
+	// NextProducerID was added without a format bump: snapshots written
+	// before it read as 0, which is right, since no id was handed out then.
+	NextProducerID int64 `json:"next_producer_id,omitempty"`
 }
 
 type snapTopic struct {
@@ -82,6 +85,8 @@ func (s *state) doc() *snapshotDoc {
 		ClusterID: s.clusterID,
 		Index:     s.index,
 		Topics:    make([]snapTopic, 0, len(s.byName)),
+
+		NextProducerID: s.nextProducerID,
 	}
 	for _, t := range s.byName {
 		st := snapTopic{Name: t.Name, ID: t.ID, Configs: t.Configs, Internal: t.Internal}
@@ -102,6 +107,10 @@ func (d *snapshotDoc) state() (*state, error) {
 	s := emptyState()
 	s.clusterID = d.ClusterID
 	s.index = d.Index
+	if d.NextProducerID < 0 {
+		return nil, fmt.Errorf("negative next producer id %d", d.NextProducerID)
+	}
+	s.nextProducerID = d.NextProducerID
 	for _, st := range d.Topics {
 		if st.Name == "" || len(st.Partitions) == 0 {
 			return nil, fmt.Errorf("topic %q: empty name or no partitions", st.Name)
