@@ -21,6 +21,7 @@ import (
 	"github.com/sluice-io/sluice/broker/commitlog"
 	"github.com/sluice-io/sluice/broker/group"
 	"github.com/sluice-io/sluice/broker/meta"
+	"github.com/sluice-io/sluice/broker/txn"
 )
 
 // Config is the broker's configuration; zero values take Kafka's defaults.
@@ -57,6 +58,12 @@ type Config struct {
 	OffsetsRetentionCheckInterval time.Duration
 
 	// Idempotent producers.
+	// Transaction coordinator.
+	TxnTopicPartitions    int32         // transaction.state.log.num.partitions of __transaction_state (50)
+	TxnMaxTimeout         time.Duration // transaction.max.timeout.ms (15 min)
+	TxnIDExpiration       time.Duration // transactional.id.expiration.ms (7 days)
+	TxnAbortCheckInterval time.Duration // transaction.abort.timed.out.transaction.cleanup.interval.ms (10 s)
+
 	ProducerIDExpiration      time.Duration // producer.id.expiration.ms: state of silent producers is dropped (1 day)
 	ProducerIDExpirationCheck time.Duration // producer.id.expiration.check.interval.ms (10 min)
 
@@ -95,6 +102,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.GroupMaxSessionTimeout <= 0 {
 		c.GroupMaxSessionTimeout = 30 * time.Minute
+	}
+	if c.TxnTopicPartitions <= 0 {
+		c.TxnTopicPartitions = 50
 	}
 	if c.ProducerIDExpiration <= 0 {
 		c.ProducerIDExpiration = 24 * time.Hour
@@ -137,6 +147,8 @@ type Broker struct {
 	pids    producerIDs
 
 	offsetsCT coordinatorTopic // __consumer_offsets
+	txnCT     coordinatorTopic // __transaction_state
+	txns      *txn.Coordinator
 
 	ln        net.Listener
 	advHost   string
@@ -173,6 +185,7 @@ func New(cfg Config) (*Broker, error) {
 		budget:  newByteBudget(cfg.QueuedMaxRequestBytes),
 	}
 	b.offsetsCT = coordinatorTopic{name: offsetsTopic, partitions: func() int32 { return cfg.OffsetsTopicPartitions }}
+	b.txnCT = coordinatorTopic{name: txnTopic, partitions: func() int32 { return cfg.TxnTopicPartitions }}
 	b.metrics = newMetrics(b, cfg.Registerer)
 	var err error
 	b.recovered, err = readCheckpoint(filepath.Join(cfg.DataDir, recoveryCheckpointFile))
@@ -207,6 +220,13 @@ func New(cfg Config) (*Broker, error) {
 		b.meta.Close()
 		b.flusher.Close()
 		return nil, fmt.Errorf("load consumer groups: %w", err)
+	}
+	if err := b.newTxnCoordinator(); err != nil {
+		b.groups.Close()
+		b.closeLogs()
+		b.meta.Close()
+		b.flusher.Close()
+		return nil, fmt.Errorf("load transactions: %w", err)
 	}
 	b.ln, err = net.Listen("tcp", cfg.KafkaAddr)
 	if err != nil {
@@ -280,6 +300,7 @@ func (b *Broker) Close() error {
 		}
 		b.closeConns()
 		b.groups.Close()
+		b.txns.Close() // waits for markers being written
 		b.wg.Wait()
 		b.flusher.Close()
 		err = b.closeLogs()

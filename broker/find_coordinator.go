@@ -7,13 +7,12 @@ import (
 
 // FindCoordinator: v0-4
 //
-// Group keys (type 0) are answered with this broker, the leader of every
-// partition of __consumer_offsets, which is created on the first request.
-// v4 batches keys. Transaction keys (type 1) get COORDINATOR_NOT_AVAILABLE
-// until the transaction coordinator exists (later issue); other types
-// INVALID_REQUEST. Registering the API matters on its own too: librdkafka
-// (kcat) enables LZ4 only against brokers that advertise FindCoordinator v0
-// (rdkafka_feature.c).
+// Group keys (type 0) and transactional ids (type 1) are answered with
+// this broker, the leader of every partition of __consumer_offsets and
+// __transaction_state, which are created on the first request. v4 batches
+// keys; other types are INVALID_REQUEST. Registering the API matters on its
+// own too: librdkafka (kcat) enables LZ4 only against brokers that
+// advertise FindCoordinator v0 (rdkafka_feature.c).
 
 func init() { register(10, 0, 4, handleFindCoordinator) }
 
@@ -29,18 +28,18 @@ func handleFindCoordinator(b *Broker, r *request) (*reply, error) {
 		c.Key, c.NodeID = key, -1
 		var msg string
 		switch {
-		case req.CoordinatorType == 1:
-			c.ErrorCode = kerr.CoordinatorNotAvailable.Code
-			msg = "the transaction coordinator is not available in this release"
-		case req.CoordinatorType != 0:
+		case req.CoordinatorType != 0 && req.CoordinatorType != 1:
 			c.ErrorCode = kerr.InvalidRequest.Code
 			msg = "unknown coordinator type"
 		case key == "":
 			c.ErrorCode = kerr.InvalidRequest.Code
-			msg = "the group id is empty"
-		case !b.offsetsTopicReady():
+			msg = "the key is empty"
+		case req.CoordinatorType == 0 && !b.offsetsTopicReady():
 			c.ErrorCode = kerr.CoordinatorNotAvailable.Code
 			msg = "__consumer_offsets is not available yet"
+		case req.CoordinatorType == 1 && !b.txnTopicReady():
+			c.ErrorCode = kerr.CoordinatorNotAvailable.Code
+			msg = "__transaction_state is not available yet"
 		default:
 			c.NodeID, c.Host, c.Port = b.cfg.NodeID, b.advHost, b.advPort
 		}

@@ -45,16 +45,9 @@ func (b *Broker) newGroupCoordinator() error {
 		MaxSize:                       b.cfg.GroupMaxSize,
 		OffsetsRetention:              b.cfg.OffsetsRetention,
 		OffsetsRetentionCheckInterval: b.cfg.OffsetsRetentionCheckInterval,
-		Partitions: func(topic string) int32 {
-			b.mu.RLock()
-			defer b.mu.RUnlock()
-			if t := b.topics[topic]; t != nil {
-				return int32(len(t.parts))
-			}
-			return -1
-		},
-		Rebalanced: func(d time.Duration) { b.metrics.rebalances.Observe(d.Seconds()) },
-		Logger:     b.logger,
+		Partitions:                    b.partitionsOf,
+		Rebalanced:                    func(d time.Duration) { b.metrics.rebalances.Observe(d.Seconds()) },
+		Logger:                        b.logger,
 
 		ConsumerHeartbeatInterval: b.cfg.ConsumerGroupHeartbeatInterval,
 		ConsumerSessionTimeout:    b.cfg.ConsumerGroupSessionTimeout,

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"math"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -19,13 +20,12 @@ import (
 // answers a fresh id every time for idempotent producers; both are valid
 // answers for every client.
 //
-// Not yet: transactions. A non-empty transactional id is answered
-// UNSUPPORTED_VERSION: every client treats it as "this broker cannot do
-// that" and fails initTransactions at once with that message, where the
-// coordinator errors (COORDINATOR_NOT_AVAILABLE, NOT_COORDINATOR) are
-// retriable and would keep it spinning until its timeout, and
-// TRANSACTIONAL_ID_AUTHORIZATION_FAILED would blame ACLs that do not exist.
-// An empty transactional id is INVALID_REQUEST, as in Kafka.
+// Transactional producers (v0+ with a transactional id) get their id and
+// a bumped epoch from the transaction coordinator (package txn), which
+// fences older producers of the id, aborting an open transaction first
+// (CONCURRENT_TRANSACTIONS: retry); a timeout above
+// transaction.max.timeout.ms is INVALID_TRANSACTION_TIMEOUT. An empty
+// transactional id is INVALID_REQUEST, as in Kafka.
 
 func init() { register(22, 0, 5, handleInitProducerID) }
 
@@ -36,9 +36,11 @@ func handleInitProducerID(b *Broker, r *request) (*reply, error) {
 	switch {
 	case req.TransactionalID != nil && *req.TransactionalID == "":
 		resp.ErrorCode = kerr.InvalidRequest.Code
+	case req.TransactionalID != nil && !b.txnTopicReady():
+		resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
 	case req.TransactionalID != nil:
-		b.logger.Info("refusing a transactional producer: transactions are not supported yet", "transactional_id", *req.TransactionalID)
-		resp.ErrorCode = kerr.UnsupportedVersion.Code
+		timeout := time.Duration(req.TransactionTimeoutMillis) * time.Millisecond
+		resp.ProducerID, resp.ProducerEpoch, resp.ErrorCode = b.txns.InitProducerID(*req.TransactionalID, timeout, req.ProducerID, req.ProducerEpoch)
 	case (req.ProducerID < 0) != (req.ProducerEpoch < 0):
 		resp.ErrorCode = kerr.InvalidRequest.Code // an id without an epoch, or the reverse
 	case req.ProducerID >= 0 && req.ProducerID < b.meta.NextProducerID() && req.ProducerEpoch < math.MaxInt16-1:

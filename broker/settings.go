@@ -65,6 +65,19 @@ func (c *Config) ApplySetting(name, value string) error {
 		return ms(&c.CheckpointInterval)
 	case "log.flush.scheduler.interval.ms":
 		return ms(&c.FlushSchedulerInterval)
+	case "transaction.state.log.num.partitions":
+		n, err := atoi()
+		if err == nil && (n < 1 || n > 1<<20) {
+			err = fmt.Errorf("must be between 1 and %d", 1<<20)
+		}
+		c.TxnTopicPartitions = int32(n)
+		return err
+	case "transaction.max.timeout.ms":
+		return ms(&c.TxnMaxTimeout)
+	case "transactional.id.expiration.ms":
+		return ms(&c.TxnIDExpiration)
+	case "transaction.abort.timed.out.transaction.cleanup.interval.ms":
+		return ms(&c.TxnAbortCheckInterval)
 	case "producer.id.expiration.ms":
 		return ms(&c.ProducerIDExpiration)
 	case "producer.id.expiration.check.interval.ms":
