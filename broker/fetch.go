@@ -17,11 +17,12 @@ import (
 // per-partition limits (the first batch is always served whole, KIP-74).
 // When fewer than min_bytes are available the request long-polls up to
 // max_wait_ms and is woken by appends. read_committed stops at the last
-// stable offset.
+// stable offset (the first offset of the oldest open transaction) and lists
+// the aborted transactions overlapping the answer, whose records the
+// client drops.
 //
 // Not yet: fetch sessions (KIP-227; every answer has session id 0, so
-// clients send full requests), follower fetches, preferred read replicas,
-// aborted-transaction lists (no transactions until the transactions issue).
+// clients send full requests), follower fetches, preferred read replicas.
 
 func init() { register(1, 4, 12, handleFetch) }
 
@@ -125,12 +126,17 @@ func (b *Broker) fetchPartition(topicName string, req *kmsg.FetchRequest, rp *km
 		return commitlog.Slice{}, code
 	}
 	hw := p.highWatermark()
+	lso := p.log.LastStableOffset()
 	start := p.log.StartOffset()
-	sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = hw, hw, start
+	sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = hw, lso, start
 	if limit <= 0 && !first {
 		return commitlog.Slice{}, 0
 	}
-	slice, err := p.log.Read(rp.FetchOffset, hw, max(limit, 0), first)
+	upper := hw
+	if req.IsolationLevel == 1 {
+		upper = lso // read_committed: nothing of an open transaction
+	}
+	slice, err := p.log.Read(rp.FetchOffset, upper, max(limit, 0), first)
 	switch {
 	case errors.Is(err, commitlog.ErrOffsetOutOfRange):
 		return commitlog.Slice{}, kerr.OffsetOutOfRange.Code
@@ -139,6 +145,11 @@ func (b *Broker) fetchPartition(topicName string, req *kmsg.FetchRequest, rp *km
 	case err != nil:
 		b.logger.Error("fetch read failed", "topic", topicName, "partition", rp.Partition, "offset", rp.FetchOffset, "err", err)
 		return commitlog.Slice{}, kerr.KafkaStorageError.Code
+	}
+	if req.IsolationLevel == 1 && slice.Size > 0 {
+		for _, a := range p.log.AbortedTransactions(rp.FetchOffset, upper) {
+			sp.AbortedTransactions = append(sp.AbortedTransactions, kmsg.FetchResponseTopicPartitionAbortedTransaction{ProducerID: a.ProducerID, FirstOffset: a.FirstOffset})
+		}
 	}
 	return slice, 0
 }

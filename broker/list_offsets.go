@@ -33,7 +33,7 @@ func handleListOffsets(b *Broker, r *request) (*reply, error) {
 			sp := kmsg.NewListOffsetsResponseTopicPartition()
 			sp.Partition = rp.Partition
 			sp.Offset, sp.Timestamp = -1, -1
-			sp.ErrorCode = b.listOffset(r.version, rt.Topic, &rp, &sp)
+			sp.ErrorCode = b.listOffset(r.version, req.IsolationLevel == 1, rt.Topic, &rp, &sp)
 			st.Partitions = append(st.Partitions, sp)
 		}
 		resp.Topics = append(resp.Topics, st)
@@ -41,7 +41,7 @@ func handleListOffsets(b *Broker, r *request) (*reply, error) {
 	return done(resp)
 }
 
-func (b *Broker) listOffset(version int16, topicName string, rp *kmsg.ListOffsetsRequestTopicPartition, sp *kmsg.ListOffsetsResponseTopicPartition) int16 {
+func (b *Broker) listOffset(version int16, committed bool, topicName string, rp *kmsg.ListOffsetsRequestTopicPartition, sp *kmsg.ListOffsetsResponseTopicPartition) int16 {
 	p := b.partition(topicName, rp.Partition)
 	if p == nil {
 		return kerr.UnknownTopicOrPartition.Code
@@ -50,9 +50,13 @@ func (b *Broker) listOffset(version int16, topicName string, rp *kmsg.ListOffset
 		return code
 	}
 	sp.LeaderEpoch = p.epoch.Load()
+	upper := p.highWatermark()
+	if committed {
+		upper = p.log.LastStableOffset()
+	}
 	switch ts := rp.Timestamp; {
 	case ts == tsLatest:
-		sp.Offset = p.highWatermark()
+		sp.Offset = upper
 	case ts == tsEarliest || (ts == tsEarliestLocal && version >= 8):
 		sp.Offset = p.log.StartOffset()
 	case ts == tsMaxTimestamp && version >= 7:
@@ -68,7 +72,7 @@ func (b *Broker) listOffset(version int16, topicName string, rp *kmsg.ListOffset
 			b.logger.Error("timestamp lookup", "topic", topicName, "partition", rp.Partition, "err", err)
 			return kerr.KafkaStorageError.Code
 		}
-		if ok && off < p.highWatermark() {
+		if ok && off < upper {
 			sp.Offset, sp.Timestamp = off, rts
 		}
 	default:

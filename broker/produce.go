@@ -34,7 +34,11 @@ import (
 // epoch below the producer's INVALID_PRODUCER_EPOCH. A producer id without
 // a sequence or an epoch is INVALID_RECORD.
 //
-// Not yet: transactions (later issue).
+// Transactional batches are accepted only while the producer's transaction
+// is ongoing and holds the partition (KIP-890 part 1, checked with the
+// transaction coordinator): a delayed write of an ended transaction gets
+// INVALID_TXN_STATE instead of landing in the next one, an older epoch
+// INVALID_PRODUCER_EPOCH.
 
 func init() { register(0, 0, 11, handleProduce) }
 
@@ -135,7 +139,21 @@ func (b *Broker) produceTo(topicName string, idx int32, records []byte, now int6
 	}
 	batches := []commitlog.Batch{{Data: records, Header: h}}
 	n := int64(h.NumRecords)
-	base, err := p.log.Append(batches, p.epoch.Load())
+	var base int64
+	var err error
+	if h.IsTransactional() {
+		// Only into a transaction that holds this partition now (KIP-890
+		// part 1), checked and appended under the coordinator's lock.
+		code := b.txns.AppendVerified(h.ProducerID, h.ProducerEpoch, topicName, idx, func() int16 {
+			base, err = p.log.Append(batches, p.epoch.Load())
+			return 0
+		})
+		if code != 0 {
+			return p, code, false
+		}
+	} else {
+		base, err = p.log.Append(batches, p.epoch.Load())
+	}
 	switch {
 	case errors.Is(err, commitlog.ErrDuplicateBatch):
 		sp.BaseOffset = base // written by an earlier try; acks=all still waits for it to be durable
@@ -204,6 +222,8 @@ func validateBatch(records []byte, s *topicSettings, now int64) (commitlog.Heade
 	switch {
 	case h.IsControl(), h.NumRecords == 0, int64(h.LastOffsetDelta)+1 != int64(h.NumRecords):
 		return h, kerr.InvalidRecord.Code
+	case h.IsTransactional() && h.ProducerID < 0:
+		return h, kerr.InvalidRecord.Code // a transaction needs a producer
 	case h.ProducerID >= 0 && (h.BaseSequence < 0 || h.ProducerEpoch < 0):
 		return h, kerr.InvalidRecord.Code // Kafka's "invalid sequence number" check
 	case !s.logAppendTime && !s.timestampOK(&h, now):

@@ -71,7 +71,10 @@ type Log struct {
 	next     int64      // log end offset
 	start    int64      // log start offset
 
-	producers producerStates // idempotent producers' state (producers.go)
+	producers producerStates  // idempotent producers' state (producers.go)
+	openTxns  map[int64]int64 // producer id → first offset of its open transaction (txn.go)
+	aborted   []AbortedTxn    // aborted transactions, by marker offset
+	txnIdx    txnIndex        // the active segment's .txnindex, once written
 
 	durable  atomic.Int64 // offsets below this are fsynced (recovery point)
 	closed   bool
@@ -109,7 +112,7 @@ func Open(dir string, cfg Config, recoveryPoint, startOffset int64, logger *slog
 			return nil, err
 		}
 	}
-	l := &Log{dir: dir, logger: logger.With("log", filepath.Base(dir)), producers: producerStates{}}
+	l := &Log{dir: dir, logger: logger.With("log", filepath.Base(dir)), producers: producerStates{}, openTxns: map[int64]int64{}}
 	l.cfg.Store(&cfg)
 	bases, err := listSegments(dir)
 	if err != nil {
@@ -237,7 +240,7 @@ func (l *Log) Append(batches []Batch, epoch int32) (int64, error) {
 	now := time.Now().UnixMilli()
 	for i := range batches {
 		b := &batches[i]
-		if b.Header.ProducerID >= 0 && !b.Header.IsControl() {
+		if b.Header.ProducerID >= 0 && !b.Header.IsControl() && b.Header.BaseSequence >= 0 {
 			dup, err := l.producers[b.Header.ProducerID].check(&b.Header)
 			if err != nil {
 				return 0, err
@@ -260,6 +263,11 @@ func (l *Log) Append(batches []Batch, epoch int32) (int64, error) {
 		l.next = b.Header.LastOffset() + 1
 		records += int64(b.Header.NumRecords)
 		l.producers.observe(&b.Header, now)
+		if err := l.observeTxn(&b.Header, b.Data); err != nil {
+			// The batch is in the log; only the aborted index lags, and
+			// the next open rebuilds it from the producer replay.
+			l.logger.Error("transaction index", "offset", b.Header.BaseOffset, "err", err)
+		}
 	}
 	l.appended.Add(records)
 	return first, nil
@@ -300,6 +308,11 @@ func (l *Log) roll() error {
 	}
 	l.segments = append(l.segments, seg)
 	l.dirDirty.Store(true)
+	if err := l.closeTxnIndex(); err != nil {
+		// The snapshot must not vouch for index entries that may be lost.
+		l.logger.Warn("no producer snapshot at roll", "offset", l.next, "err", err)
+		return nil
+	}
 	if err := l.writeProducerSnapshot(); err != nil {
 		// Only an optimisation is lost: the next open replays more.
 		l.logger.Warn("producer snapshot at roll", "offset", l.next, "err", err)
@@ -332,7 +345,11 @@ func (l *Log) Close() error {
 			err = ierr
 		}
 	}
-	if !l.failed.Load() {
+	if terr := l.closeTxnIndex(); terr != nil {
+		if err == nil {
+			err = terr
+		}
+	} else if !l.failed.Load() {
 		if serr := l.writeProducerSnapshot(); serr != nil && err == nil {
 			err = serr
 		}
@@ -344,6 +361,10 @@ func (l *Log) Close() error {
 func (l *Log) closeFiles() {
 	for _, s := range l.segments {
 		s.f.Close()
+	}
+	if l.txnIdx.f != nil {
+		l.txnIdx.f.Close()
+		l.txnIdx = txnIndex{}
 	}
 }
 

@@ -20,8 +20,10 @@ import (
 // segment. The format is Sluice's own, versioned and CRC-checked:
 //
 //	magic "SLPS" | version u16 | crc32c u32 of the rest | offset i64 | count u32
-//	count × (producer id i64 | epoch i16 | last seen ms i64 | n u8 |
-//	         n × (first seq i32 | last seq i32 | first offset i64 | last offset i64))
+//	count × (producer id i64 | epoch i16 | last seen ms i64 | open txn first offset i64 |
+//	         n u8 | n × (first seq i32 | last seq i32 | first offset i64 | last offset i64))
+//
+// Version 1 had no open-transaction offset (read as none).
 //
 // A snapshot that fails its checks is removed and an older one, or the log
 // itself, rebuilds the state.
@@ -29,9 +31,9 @@ import (
 const (
 	snapshotExt     = ".snapshot"
 	snapshotMagic   = "SLPS"
-	snapshotVersion = 1
+	snapshotVersion = 2
 	snapshotHeader  = 4 + 2 + 4 + 8 + 4
-	snapshotEntry   = 8 + 2 + 8 + 1
+	snapshotEntry   = 8 + 2 + 8 + 8 + 1 // version 1: without the open transaction
 	snapshotBatch   = 4 + 4 + 8 + 8
 	snapshotsKept   = 2 // the newest, and one to fall back to
 )
@@ -60,6 +62,7 @@ func encodeProducerSnapshot(ps producerStates, offset int64) []byte {
 		b = binary.BigEndian.AppendUint64(b, uint64(pid))
 		b = binary.BigEndian.AppendUint16(b, uint16(e.epoch))
 		b = binary.BigEndian.AppendUint64(b, uint64(e.lastSeenMs))
+		b = binary.BigEndian.AppendUint64(b, uint64(e.txnFirst))
 		b = append(b, byte(len(e.batches)))
 		for _, pb := range e.batches {
 			b = binary.BigEndian.AppendUint32(b, uint32(pb.firstSeq))
@@ -77,8 +80,13 @@ func decodeProducerSnapshot(b []byte) (producerStates, int64, error) {
 	if len(b) < snapshotHeader || string(b[:4]) != snapshotMagic {
 		return nil, 0, fmt.Errorf("%w: no header", errBadSnapshot)
 	}
-	if v := binary.BigEndian.Uint16(b[4:]); v != snapshotVersion {
+	v := binary.BigEndian.Uint16(b[4:])
+	if v != 1 && v != snapshotVersion {
 		return nil, 0, fmt.Errorf("%w: version %d", errBadSnapshot, v)
+	}
+	entrySize := snapshotEntry
+	if v == 1 {
+		entrySize -= 8
 	}
 	if crc32.Checksum(b[10:], castagnoli) != binary.BigEndian.Uint32(b[6:]) {
 		return nil, 0, fmt.Errorf("%w: CRC mismatch", errBadSnapshot)
@@ -86,21 +94,28 @@ func decodeProducerSnapshot(b []byte) (producerStates, int64, error) {
 	offset := int64(binary.BigEndian.Uint64(b[10:]))
 	count := binary.BigEndian.Uint32(b[18:])
 	rest := b[snapshotHeader:]
-	if offset < 0 || uint64(count)*snapshotEntry > uint64(len(rest)) {
+	if offset < 0 || uint64(count)*uint64(entrySize) > uint64(len(rest)) {
 		return nil, 0, fmt.Errorf("%w: offset %d, %d entries in %d bytes", errBadSnapshot, offset, count, len(rest))
 	}
 	ps := make(producerStates, count)
 	for range count {
-		if len(rest) < snapshotEntry {
+		if len(rest) < entrySize {
 			return nil, 0, fmt.Errorf("%w: truncated entry", errBadSnapshot)
 		}
 		pid := int64(binary.BigEndian.Uint64(rest))
 		e := &producerEntry{
 			epoch:      int16(binary.BigEndian.Uint16(rest[8:])),
 			lastSeenMs: int64(binary.BigEndian.Uint64(rest[10:])),
+			txnFirst:   -1,
 		}
-		nb := int(rest[18])
-		rest = rest[snapshotEntry:]
+		if v >= 2 {
+			e.txnFirst = int64(binary.BigEndian.Uint64(rest[18:]))
+		}
+		nb := int(rest[entrySize-1])
+		rest = rest[entrySize:]
+		if e.txnFirst < -1 || e.txnFirst > offset {
+			return nil, 0, fmt.Errorf("%w: producer %d opens a transaction at %d", errBadSnapshot, pid, e.txnFirst)
+		}
 		if pid < 0 || ps[pid] != nil || nb > producerBatchesKept || len(rest) < nb*snapshotBatch {
 			return nil, 0, fmt.Errorf("%w: entry of producer %d with %d batches", errBadSnapshot, pid, nb)
 		}
@@ -208,6 +223,15 @@ func (l *Log) loadProducers() error {
 		l.producers, from = ps, max(from, at)
 		break
 	}
+	l.openTxns = map[int64]int64{}
+	for pid, e := range l.producers {
+		if e.txnFirst >= 0 {
+			l.openTxns[pid] = e.txnFirst
+		}
+	}
+	if err := l.loadAborted(from); err != nil {
+		return err
+	}
 	return l.replayProducers(from)
 }
 
@@ -220,11 +244,19 @@ func (l *Log) replayProducers(from int64) error {
 			continue
 		}
 		pos := lookupOffset(s.idx, uint32(max(from-s.base, 0)))
-		_, err := s.scan(pos, 1<<62, func(h *Header, _ int64) error {
-			if h.BaseOffset >= from && h.ProducerID >= 0 {
-				l.producers.observe(h, now)
+		_, err := s.scan(pos, 1<<62, func(h *Header, at int64) error {
+			if h.BaseOffset < from || h.ProducerID < 0 {
+				return nil
 			}
-			return nil
+			l.producers.observe(h, now)
+			var data []byte
+			if h.IsControl() { // a marker: its type is in the record
+				data = make([]byte, h.Size())
+				if _, err := s.f.ReadAt(data, at); err != nil {
+					return fmt.Errorf("read marker at %d: %w", h.BaseOffset, err)
+				}
+			}
+			return l.observeTxn(h, data)
 		})
 		if err != nil {
 			return fmt.Errorf("rebuild producer state from segment %d: %w", s.base, err)

@@ -58,8 +58,7 @@ type producerEntry struct {
 	epoch      int16
 	lastSeenMs int64           // broker time of its last append, for expiry
 	batches    []producerBatch // oldest first, at most producerBatchesKept
-	// Transactions (next issue) add the coordinator epoch and the first
-	// offset of the ongoing transaction here, and to the snapshot format.
+	txnFirst   int64           // first offset of its open transaction, -1 when none (txn.go)
 }
 
 // lastSequence is the sequence of a batch's last record: sequences wrap from
@@ -118,15 +117,15 @@ func (ps producerStates) observe(h *Header, nowMs int64) {
 	}
 	e := ps[h.ProducerID]
 	if e == nil {
-		e = &producerEntry{epoch: h.ProducerEpoch}
+		e = &producerEntry{epoch: h.ProducerEpoch, txnFirst: -1}
 		ps[h.ProducerID] = e
 	}
 	if h.ProducerEpoch != e.epoch {
 		e.epoch, e.batches = h.ProducerEpoch, nil
 	}
 	e.lastSeenMs = nowMs
-	if h.IsControl() {
-		return // a transaction marker carries no sequence
+	if h.IsControl() || h.BaseSequence < 0 {
+		return // a transaction marker, or a broker's own write: no sequence
 	}
 	if len(e.batches) == producerBatchesKept {
 		copy(e.batches, e.batches[1:])
@@ -169,7 +168,7 @@ func (l *Log) ExpireProducers(nowMs, expirationMs int64) int {
 	defer l.mu.Unlock()
 	n := 0
 	for pid, e := range l.producers {
-		if nowMs-e.lastSeenMs >= expirationMs {
+		if nowMs-e.lastSeenMs >= expirationMs && e.txnFirst < 0 {
 			delete(l.producers, pid)
 			n++
 		}

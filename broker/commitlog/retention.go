@@ -82,6 +82,7 @@ func (l *Log) dropSegments(n int) ([]*segment, error) {
 	removed := append([]*segment(nil), l.segments[:n]...)
 	l.segments = append([]*segment(nil), l.segments[n:]...)
 	l.start = max(l.start, l.segments[0].base)
+	l.dropAbortedBelow(l.segments[0].base)
 	l.dirDirty.Store(true)
 	for _, s := range removed {
 		l.logger.Info("deleting segment", "segment", s.base, "next", s.next, "size", s.size)

@@ -88,6 +88,25 @@ func (c *Coordinator) AddPartitions(id string, pid int64, epoch int16, parts []T
 func (c *Coordinator) Verify(pid int64, epoch int16, topic string, partition int32) int16 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	return c.verify(pid, epoch, topic, partition)
+}
+
+// AppendVerified runs write, which appends a transactional batch of (pid,
+// epoch) to the partition, if Verify passes, holding the coordinator's
+// lock throughout: the transaction cannot start ending between the check
+// and the append, so the batch is always before its marker and never left
+// dangling after it (which would hold the partition's LSO back forever).
+// write returns the produce error code, and must not block on I/O waits.
+func (c *Coordinator) AppendVerified(pid int64, epoch int16, topic string, partition int32, write func() int16) int16 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if code := c.verify(pid, epoch, topic, partition); code != 0 {
+		return code
+	}
+	return write()
+}
+
+func (c *Coordinator) verify(pid int64, epoch int16, topic string, partition int32) int16 {
 	t := c.byPID[pid]
 	switch {
 	case c.closed:
