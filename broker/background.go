@@ -102,7 +102,7 @@ func (b *Broker) compactLogs() {
 			return
 		default:
 		}
-		if _, err := p.log.Compact(now); err != nil {
+		if _, err := p.log.CompactBelow(now, p.log.LastStableOffset()); err != nil {
 			b.logger.Error("compaction", "topic", p.t.name, "partition", p.index, "err", err)
 		}
 	}
