@@ -52,6 +52,7 @@ func benchCmd(g *globals) *cobra.Command {
 	f.Int32Var(&cfg.BatchBytes, "batch-bytes", 1<<20, "maximum record batch size in bytes")
 	f.IntVar(&cfg.Rate, "rate", 0, "cap on records per second (0: as fast as possible)")
 	f.BoolVar(&cfg.Idempotent, "idempotent", false, "use the idempotent producer (acks=all)")
+	f.DurationVar(&cfg.CommitInterval, "transactional", 0, "produce in transactions committed this often (e.g. 100ms; implies --idempotent)")
 
 	cons := &cobra.Command{
 		Use:   "consume",

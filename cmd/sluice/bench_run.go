@@ -33,6 +33,9 @@ type benchConfig struct {
 	Linger      time.Duration // kgo.ProducerLinger
 	BatchBytes  int32         // kgo.ProducerBatchMaxBytes
 	Rate        int           // cap on records/s over all producers; 0 = none
+	// CommitInterval > 0 produces in transactions, each producer with its
+	// own transactional id, committing this often.
+	CommitInterval time.Duration
 }
 
 // benchResult is what a run reports; --format json prints it as is.
@@ -97,6 +100,9 @@ func runProduceBench(ctx context.Context, cfg benchConfig) (benchResult, error) 
 		return res, err
 	}
 	inflight := 1
+	if cfg.CommitInterval > 0 {
+		cfg.Idempotent = true
+	}
 	if !cfg.Idempotent {
 		inflight = 5 // the Java producer's default without idempotence
 		opts = append(opts, kgo.DisableIdempotentWrite(), kgo.MaxProduceRequestsInflightPerBroker(inflight))
@@ -115,8 +121,13 @@ func runProduceBench(ctx context.Context, cfg benchConfig) (benchResult, error) 
 			}
 		}
 	}()
+	run := fmt.Sprintf("bench-%d", time.Now().UnixNano())
 	for i := range clients {
-		if clients[i], err = kgo.NewClient(opts...); err != nil {
+		o := opts
+		if cfg.CommitInterval > 0 {
+			o = append(slices.Clone(opts), kgo.TransactionalID(fmt.Sprintf("%s-%d", run, i)))
+		}
+		if clients[i], err = kgo.NewClient(o...); err != nil {
 			return res, fmt.Errorf("create producer: %w", err)
 		}
 	}
@@ -151,7 +162,13 @@ func runProduceBench(ctx context.Context, cfg benchConfig) (benchResult, error) 
 				interval = time.Duration(float64(time.Second) * float64(cfg.Producers) / float64(cfg.Rate))
 			}
 			next := time.Now()
+			txn := newBenchTxn(ctx, cl, cfg.CommitInterval, func(err error) {
+				errs.Add(1)
+				firstErr.CompareAndSwap(nil, err.Error())
+			})
+			defer txn.end()
 			for i := from; i < to; i++ {
+				txn.maybeCommit()
 				if interval > 0 {
 					if d := time.Until(next); d > time.Millisecond {
 						time.Sleep(d)
@@ -244,4 +261,52 @@ func runConsumeBench(ctx context.Context, cfg benchConfig) (benchResult, error) 
 	}
 	res.finish(time.Since(start))
 	return res, nil
+}
+
+// benchTxn runs a producer's records in transactions committed every
+// interval: a commit flushes (waits for every record of the transaction)
+// and ends it, as a transactional application does. A zero interval does
+// nothing.
+type benchTxn struct {
+	ctx      context.Context
+	cl       *kgo.Client
+	interval time.Duration
+	fail     func(error)
+	open     bool
+	since    time.Time
+}
+
+func newBenchTxn(ctx context.Context, cl *kgo.Client, interval time.Duration, fail func(error)) *benchTxn {
+	return &benchTxn{ctx: ctx, cl: cl, interval: interval, fail: fail}
+}
+
+// maybeCommit ends the open transaction once it is interval old and
+// begins the next one; call it before each record.
+func (t *benchTxn) maybeCommit() {
+	if t.interval <= 0 {
+		return
+	}
+	if t.open && time.Since(t.since) < t.interval {
+		return
+	}
+	t.end()
+	if err := t.cl.BeginTransaction(); err != nil {
+		t.fail(fmt.Errorf("begin transaction: %w", err))
+		return
+	}
+	t.open, t.since = true, time.Now()
+}
+
+// end commits the open transaction.
+func (t *benchTxn) end() {
+	if !t.open {
+		return
+	}
+	t.open = false
+	if err := t.cl.Flush(t.ctx); err != nil {
+		t.fail(fmt.Errorf("flush transaction: %w", err))
+	}
+	if err := t.cl.EndTransaction(t.ctx, kgo.TryCommit); err != nil {
+		t.fail(fmt.Errorf("commit transaction: %w", err))
+	}
 }
