@@ -193,8 +193,8 @@ func balancerFor(name string) (kgo.GroupBalancer, error) {
 // group has settled. Every wait is bounded by cfg.Timeout.
 func runSettleBench(ctx context.Context, cfg settleConfig) (settleResult, error) {
 	res := settleResult{Balancer: cfg.Balancer, Members: cfg.Members, Partitions: cfg.Partitions, HeartbeatMs: durMs(cfg.Heartbeat)}
-	if cfg.Members <= 0 || cfg.Rebalances < 0 || cfg.Timeout <= 0 {
-		return res, errors.New("members and the settle timeout must be positive")
+	if cfg.Members <= 0 || cfg.Rebalances < 0 || cfg.Timeout <= 0 || cfg.Heartbeat <= 0 {
+		return res, errors.New("members, heartbeat and the settle timeout must be positive")
 	}
 	if int(cfg.Partitions) < cfg.Members+1 {
 		return res, fmt.Errorf("need more partitions (%d) than members (%d), so that every member holds one", cfg.Partitions, cfg.Members)
@@ -266,9 +266,26 @@ func runSettleBench(ctx context.Context, cfg settleConfig) (settleResult, error)
 	}
 	res.FormMs = durMs(tr.settledAt().Sub(t0))
 
+	// The members' heartbeat timers restart together when a rebalance ends,
+	// so a change made right after one would always wait a full interval
+	// for the next heartbeat. A random pause of up to one interval makes
+	// the change land anywhere between two heartbeats, as it would in use.
+	pause := func() error {
+		t := time.NewTimer(rand.N(cfg.Heartbeat))
+		defer t.Stop()
+		select {
+		case <-t.C:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 	for i := range cfg.Rebalances {
 		// One more member joins ...
 		extra := cfg.Members + i
+		if err := pause(); err != nil {
+			return res, err
+		}
 		ch = tr.expect(append(slices.Clone(members), extra))
 		t0 = time.Now()
 		if err := join(extra); err != nil {
@@ -281,6 +298,9 @@ func runSettleBench(ctx context.Context, cfg settleConfig) (settleResult, error)
 		res.JoinMs = append(res.JoinMs, durMs(tr.settledAt().Sub(t0)))
 
 		// ... and leaves again (Close sends LeaveGroup).
+		if err := pause(); err != nil {
+			return res, err
+		}
 		tr.forget(extra)
 		ch = tr.expect(members)
 		t0 = time.Now()
