@@ -4,7 +4,7 @@
 # ratios and targets, and writes everything to bin/bench-results.json.
 # docs/bench.md explains each figure.
 #
-#   make bench                   default set, about 80 s on 2 cores
+#   make bench                   default set, about 3 min on 2 cores
 #   BENCH_SCALE=1 make bench     adds 1,000 topics x 10 partitions (+1 min)
 #   BENCH_REPEAT=3 make bench    three interleaved rounds, medians reported
 #   BENCH_GROUP=0 make bench     leaves out the consumer-group section (about
