@@ -199,8 +199,7 @@ func runSettleBench(ctx context.Context, cfg settleConfig) (settleResult, error)
 	if int(cfg.Partitions) < cfg.Members+1 {
 		return res, fmt.Errorf("need more partitions (%d) than members (%d), so that every member holds one", cfg.Partitions, cfg.Members)
 	}
-	bal, err := balancerFor(cfg.Balancer)
-	if err != nil {
+	if _, err := balancerFor(cfg.Balancer); err != nil {
 		return res, err
 	}
 	admin, err := kgo.NewClient(kgo.SeedBrokers(cfg.Brokers...))
@@ -222,6 +221,7 @@ func runSettleBench(ctx context.Context, cfg settleConfig) (settleResult, error)
 		}
 	}()
 	join := func(m int) error {
+		bal, _ := balancerFor(cfg.Balancer) // each member its own, as separate processes would have
 		opts := append([]kgo.Opt{
 			kgo.SeedBrokers(cfg.Brokers...), kgo.ClientID(fmt.Sprintf("sluice-bench-member-%d", m)),
 			kgo.ConsumerGroup(group), kgo.ConsumeTopics(cfg.Topic), kgo.Balancers(bal),
