@@ -51,7 +51,10 @@ type settleResult struct {
 	LeaveMaxMs  float64   `json:"leave_max_ms"`
 	JoinMs      []float64 `json:"join_ms"`
 	LeaveMs     []float64 `json:"leave_ms"`
-	Error       string    `json:"error,omitempty"`
+	// When each sample started, to match an outlier with broker logs.
+	JoinAt  []time.Time `json:"join_at"`
+	LeaveAt []time.Time `json:"leave_at"`
+	Error   string      `json:"error,omitempty"`
 }
 
 // percentile returns the nearest-rank q-quantile (0 < q <= 1) of sorted:
@@ -296,6 +299,7 @@ func runSettleBench(ctx context.Context, cfg settleConfig) (settleResult, error)
 			break
 		}
 		res.JoinMs = append(res.JoinMs, durMs(tr.settledAt().Sub(t0)))
+		res.JoinAt = append(res.JoinAt, t0)
 
 		// ... and leaves again (Close sends LeaveGroup).
 		if err := pause(); err != nil {
@@ -311,6 +315,7 @@ func runSettleBench(ctx context.Context, cfg settleConfig) (settleResult, error)
 			break
 		}
 		res.LeaveMs = append(res.LeaveMs, durMs(tr.settledAt().Sub(t0)))
+		res.LeaveAt = append(res.LeaveAt, t0)
 	}
 	res.Joins, res.Leaves = len(res.JoinMs), len(res.LeaveMs)
 	res.JoinP50Ms, res.JoinP99Ms, res.JoinMaxMs = summarize(res.JoinMs)
