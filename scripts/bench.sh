@@ -543,7 +543,8 @@ if [ "$GROUP" = 1 ]; then
   start kfake_group "$TOOLS/kfakeserver" -port "$PORT" -partitions 1
   KFAKE_PID=$PID
   KFAKE=127.0.0.1:$PORT
-  wait_port "$PORT" || log "kfakeserver did not start: $(tail -3 "$TMP/kfake_group.log")"
+  GROUP_BASE=(kfake sluice)
+  wait_port "$PORT" || { log "kfakeserver did not start: $(tail -3 "$TMP/kfake_group.log")"; GROUP_BASE=(sluice); }
   start_sluice "$TMP/sluice-group" --set group.initial.rebalance.delay.ms=0
   GROUP_VARIANTS=("1 8" "1 1" "8 8" "8 1") # committers per client, groups
 
@@ -585,7 +586,7 @@ if [ "$GROUP" = 1 ]; then
 
   for r in $(seq "$REPEAT"); do
     log "groups: round $r of $REPEAT, settle ($GROUP_REBALANCES joins and leaves per balancer, heartbeat $GROUP_HEARTBEAT)"
-    for who in kfake sluice; do
+    for who in "${GROUP_BASE[@]}"; do
       if [ $who = kfake ]; then pid=$KFAKE_PID addr=$KFAKE; else pid=$SLUICE_PID addr=$SLUICE_ADDR; fi
       group_run "${who}_group_settle_r$r" "$pid" "$addr" --measure settle --members 10 --partitions 20 \
         --rebalances "$GROUP_REBALANCES" --heartbeat "$GROUP_HEARTBEAT"
@@ -594,7 +595,7 @@ if [ "$GROUP" = 1 ]; then
     for v in "${GROUP_VARIANTS[@]}"; do
       read -r inflight groups <<<"$v"
       log "groups: round $r, commits from 8 clients x $inflight in flight over $groups group(s), ${GROUP_COMMIT_SEC}s each"
-      for who in kfake sluice; do
+      for who in "${GROUP_BASE[@]}"; do
         if [ $who = kfake ]; then pid=$KFAKE_PID addr=$KFAKE; else pid=$SLUICE_PID addr=$SLUICE_ADDR; fi
         [ "$r$who" = 1sluice ] && profile "group_commit_${inflight}x_${groups}g" 3
         group_run "${who}_group_commit_${inflight}x_${groups}g_r$r" "$pid" "$addr" --measure commit --partitions 20 \
