@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"time"
 	"unicode/utf16"
+	"unicode/utf8"
 
 	"github.com/sluice-io/sluice/broker/commitlog"
 	"github.com/sluice-io/sluice/broker/group"
@@ -21,10 +22,16 @@ const offsetsTopic = "__consumer_offsets"
 // groupPartition maps a group id to its __consumer_offsets partition as
 // Kafka does: Utils.abs(groupId.hashCode) % partitions, where hashCode is
 // Java's String.hashCode over UTF-16 code units.
+// It runs for every offset commit, so it walks the string without
+// converting it (ranging yields U+FFFD for invalid UTF-8, as []rune does).
 func groupPartition(groupID string, partitions int) int {
 	var h int32
-	for _, u := range utf16.Encode([]rune(groupID)) {
-		h = 31*h + int32(u)
+	for _, r := range groupID {
+		if r1, r2 := utf16.EncodeRune(r); r1 != utf8.RuneError || r2 != utf8.RuneError {
+			h = 31*(31*h+int32(r1)) + int32(r2) // outside the BMP: a surrogate pair
+		} else {
+			h = 31*h + int32(r)
+		}
 	}
 	if h == -1<<31 {
 		h = 0
@@ -88,16 +95,36 @@ func (b *Broker) newGroupCoordinator() error {
 func (b *Broker) offsetsTopicReady() bool { return b.topicReady(&b.offsetsCT) }
 
 // offsetsLog appends the coordinator's records to the group's partition.
+//
+// The coordinator answers once a write is in the log (the page cache), not
+// once it is fsynced: like Kafka, which never fsyncs offset commits, an
+// acknowledged commit survives a crash of the process, and the fsync the
+// write starts lands within the flusher's next round. Waiting for it
+// capped commits at a few thousand per second per partition (one fsync
+// round each); a machine crash can at worst move a group back to offsets
+// a few milliseconds older, which consumers already tolerate
+// (at-least-once). Transaction state and markers are still fsynced before
+// answers (txns.go): exactly-once depends on them.
 type offsetsLog struct{ b *Broker }
 
 func (l offsetsLog) Append(groupID string, recs []group.Record) <-chan error {
-	return l.b.appendKeyed(&l.b.offsetsCT, groupID, kvRecords(recs), -1, -1)
+	return appended(l.b.appendKeyed(&l.b.offsetsCT, groupID, kvRecords(recs), -1, -1))
 }
 
 // AppendTxn writes a transactional offset commit: a transactional batch of
 // the producer, which its transaction's marker completes.
 func (l offsetsLog) AppendTxn(groupID string, pid int64, epoch int16, recs []group.Record) <-chan error {
-	return l.b.appendKeyed(&l.b.offsetsCT, groupID, kvRecords(recs), pid, epoch)
+	return appended(l.b.appendKeyed(&l.b.offsetsCT, groupID, kvRecords(recs), pid, epoch))
+}
+
+// appended reports an append's outcome without waiting for its fsync,
+// which goes on in the background.
+func appended(synced <-chan error, err error) <-chan error {
+	if err != nil {
+		return failed(err)
+	}
+	_ = synced // buffered: the flusher's send does not block
+	return failed(nil)
 }
 
 func kvRecords(recs []group.Record) []kvRecord {

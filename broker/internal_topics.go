@@ -91,12 +91,12 @@ func (b *Broker) keyPartition(ct *coordinatorTopic, key string) (*partition, err
 
 // appendKeyed appends records to the key's partition as one batch, as
 // Kafka's coordinators write them (CreateTime; no producer id unless pid
-// >= 0, which makes it a transactional batch of that producer), and
-// returns a channel reporting when they are durable.
-func (b *Broker) appendKeyed(ct *coordinatorTopic, key string, recs []kvRecord, pid int64, epoch int16) <-chan error {
+// >= 0, which makes it a transactional batch of that producer). The
+// channel reports when the batch is fsynced.
+func (b *Broker) appendKeyed(ct *coordinatorTopic, key string, recs []kvRecord, pid int64, epoch int16) (<-chan error, error) {
 	p, err := b.keyPartition(ct, key)
 	if err != nil {
-		return failed(err)
+		return nil, err
 	}
 	var attrs int16
 	if pid >= 0 {
@@ -105,19 +105,27 @@ func (b *Broker) appendKeyed(ct *coordinatorTopic, key string, recs []kvRecord, 
 	return b.appendBatch(p, encodeBatch(recs, time.Now().UnixMilli(), pid, epoch, attrs))
 }
 
-// appendBatch appends one batch the broker encoded to p and returns a
-// channel reporting when it is durable.
-func (b *Broker) appendBatch(p *partition, data []byte) <-chan error {
+// appendBatch appends one batch the broker encoded to p; the channel
+// reports when it is fsynced.
+func (b *Broker) appendBatch(p *partition, data []byte) (<-chan error, error) {
 	h, err := commitlog.ParseHeader(data)
 	if err != nil {
-		return failed(err)
+		return nil, err
 	}
 	base, err := p.log.Append([]commitlog.Batch{{Data: data, Header: h}}, p.epoch.Load())
 	if err != nil {
-		return failed(fmt.Errorf("append to %s-%d: %w", p.t.name, p.index, err))
+		return nil, fmt.Errorf("append to %s-%d: %w", p.t.name, p.index, err)
 	}
 	p.notify()
-	return b.flusher.Sync(p.log, base+int64(h.LastOffsetDelta)+1)
+	return b.flusher.Sync(p.log, base+int64(h.LastOffsetDelta)+1), nil
+}
+
+// durable waits for an append's fsync, as a channel.
+func durable(synced <-chan error, err error) <-chan error {
+	if err != nil {
+		return failed(err)
+	}
+	return synced
 }
 
 func failed(err error) <-chan error {

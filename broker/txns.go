@@ -60,7 +60,7 @@ func (l txnLog) Append(id string, recs []txn.Record) <-chan error {
 	for i, r := range recs {
 		kv[i] = kvRecord{r.Key, r.Value}
 	}
-	return l.b.appendKeyed(&l.b.txnCT, id, kv, -1, -1)
+	return durable(l.b.appendKeyed(&l.b.txnCT, id, kv, -1, -1))
 }
 
 // txnMarkers writes transaction markers into the partitions' logs.
@@ -83,7 +83,7 @@ func (m txnMarkers) WriteMarkers(pid int64, epoch int16, commit bool, parts map[
 				}
 				return fmt.Errorf("%s-%d is not open", topic, idx)
 			}
-			waits = append(waits, b.appendBatch(p, markerBatch(pid, epoch, commit, 0, now)))
+			waits = append(waits, durable(b.appendBatch(p, markerBatch(pid, epoch, commit, 0, now))))
 			if topic == offsetsTopic {
 				offsetParts = append(offsetParts, idx)
 			}

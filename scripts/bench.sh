@@ -4,9 +4,11 @@
 # ratios and targets, and writes everything to bin/bench-results.json.
 # docs/bench.md explains each figure.
 #
-#   make bench                   default set, about 80 s on 2 cores
+#   make bench                   default set, about 3 min on 2 cores
 #   BENCH_SCALE=1 make bench     adds 1,000 topics x 10 partitions (+1 min)
 #   BENCH_REPEAT=3 make bench    three interleaved rounds, medians reported
+#   BENCH_GROUP=0 make bench     leaves out the consumer-group section (about
+#                                1.5 min: rebalance settle times, commits/s)
 #   BENCH_BIG=1 make bench       adds produce/consume on an empty log against
 #                                the same log filled to 20 GiB (+about 3 min, and
 #                                needs 2.5x that in free disk space)
@@ -14,7 +16,9 @@
 # Knobs (environment, defaults in brackets): BENCH_RECORDS [3000000],
 # BENCH_LAT_RECORDS [200000], BENCH_LAT_RATE [100000], BENCH_NATS_RECORDS
 # [300000], BENCH_REPEAT [1], BENCH_SCALE [0], BENCH_SCALE_RECORDS [2000000],
-# BENCH_BIG [0], BENCH_BIG_GIB [20], BENCH_BIG_ROUNDS [3],
+# BENCH_BIG [0], BENCH_BIG_GIB [20], BENCH_BIG_ROUNDS [3], BENCH_GROUP [1],
+# BENCH_GROUP_HEARTBEAT [250ms], BENCH_GROUP_REBALANCES [20],
+# BENCH_GROUP_COMMIT_SEC [5],
 # BENCH_PROFILE [0; 1 saves CPU profiles of the broker in bin/bench-profiles/],
 # BENCH_TMPDIR [where the data goes; $TMPDIR or /tmp], BENCH_OUT
 # [bin/bench-results.json], BENCH_KEEP [0; 1 keeps the temporary directory].
@@ -42,6 +46,10 @@ BIG=${BENCH_BIG:-0}
 BIG_GIB=${BENCH_BIG_GIB:-20}
 BIG_ROUNDS=${BENCH_BIG_ROUNDS:-3}
 FILL_SIZE=65536      # record bytes of the large-log fill
+GROUP=${BENCH_GROUP:-1}
+GROUP_HEARTBEAT=${BENCH_GROUP_HEARTBEAT:-250ms}
+GROUP_REBALANCES=${BENCH_GROUP_REBALANCES:-20}
+GROUP_COMMIT_SEC=${BENCH_GROUP_COMMIT_SEC:-5}
 PROFILE=${BENCH_PROFILE:-0}
 REPEAT=${BENCH_REPEAT:-1}
 SIZE=100             # record bytes
@@ -57,6 +65,10 @@ if [ "$BIG" = 1 ]; then
   awk -v g="$BIG_GIB" 'BEGIN { exit !(g ~ /^[0-9]+(\.[0-9]+)?$/ && g > 0) }' ||
     die "BENCH_BIG_GIB must be a positive number of GiB, not '$BIG_GIB'"
   [[ "$BIG_ROUNDS" =~ ^[1-9][0-9]*$ ]] || die "BENCH_BIG_ROUNDS must be a positive integer"
+fi
+if [ "$GROUP" = 1 ]; then
+  [[ "$GROUP_REBALANCES" =~ ^[1-9][0-9]*$ ]] || die "BENCH_GROUP_REBALANCES must be a positive integer"
+  [[ "$GROUP_COMMIT_SEC" =~ ^[1-9][0-9]*$ ]] || die "BENCH_GROUP_COMMIT_SEC must be a positive number of seconds"
 fi
 if ! command -v jq >/dev/null 2>&1; then
   if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
@@ -169,7 +181,7 @@ row() {
   jq -nc --arg name "$name" --arg value "$value" --arg unit "$unit" --arg base "$base" \
     --arg base_name "$base_name" --arg ratio "$ratio" --arg check "$check" --arg thresh "$thresh" \
     --arg target "$target" --arg status "$status" --arg note "$note" \
-    'def num: tonumber? // null | if . == null then null elif $unit == "rec/s" then round else . * 1000 | round / 1000 end;
+    'def num: tonumber? // null | if . == null then null elif $unit == "rec/s" or $unit == "commits/s" then round else . * 1000 | round / 1000 end;
      {name: $name, value: ($value | num), unit: $unit,
       baseline: ($base | num), baseline_name: $base_name,
       ratio: ($ratio | tonumber? // null), check: $check, threshold: ($thresh | tonumber? // null),
@@ -181,7 +193,7 @@ row() {
 fmtv() {
   [ -n "$1" ] || { printf -- '-'; return; }
   case $2 in
-    rec/s) awk -v v="$1" -v u="$2" 'BEGIN { printf "%.0f %s", v, u }' ;;
+    rec/s | commits/s) awk -v v="$1" -v u="$2" 'BEGIN { printf "%.0f %s", v, u }' ;;
     *) awk -v v="$1" -v u="$2" 'BEGIN { printf "%.2f %s", v, u }' ;;
   esac
 }
@@ -370,9 +382,10 @@ else
   log "nats-server is not installed: skipping the NATS JetStream baseline"
 fi
 
-# start_sluice DATA_DIR: starts `sluice serve`, waits for a Metadata answer
-# (and MIN_PARTS partitions with a leader, default 0) and sets SLUICE_PID,
-# READY_MS (first answer) and FULL_READY_MS.
+# start_sluice DATA_DIR [SERVE_ARGS...]: starts `sluice serve` (with any
+# extra arguments), waits for a Metadata answer (and MIN_PARTS partitions
+# with a leader, default 0) and sets SLUICE_PID, READY_MS (first answer) and
+# FULL_READY_MS.
 port; S_KAFKA=$PORT
 port; S_HTTP=$PORT
 port; S_RAFT=$PORT
@@ -381,7 +394,7 @@ start_sluice() {
   local t0
   t0=$(date +%s%N)
   start sluice "$SLUICE" serve --data-dir "$1" --kafka-addr "$SLUICE_ADDR" \
-    --http-addr "127.0.0.1:$S_HTTP" --raft-addr "127.0.0.1:$S_RAFT" --log-level warn
+    --http-addr "127.0.0.1:$S_HTTP" --raft-addr "127.0.0.1:$S_RAFT" --log-level warn "${@:2}"
   SLUICE_PID=$PID
   READY_MS="" FULL_READY_MS=""
   if "$TOOLS/probe" kafka -addr "$SLUICE_ADDR" -since "$t0" -min-partitions "${MIN_PARTS:-0}" \
@@ -513,6 +526,107 @@ start_sluice "$TMP/sluice"
 row "clean restart to Metadata answer" "$(awk -v m="$READY_MS" 'BEGIN { if (m != "") printf "%.3f", m / 1000 }')" s "" "" value_lt 10 \
   "$(du -sh "$TMP/sluice" | cut -f1) of data"
 stop "$SLUICE_PID"
+
+# ---------------------------------------------------------------- groups
+
+# Consumer groups (BENCH_GROUP=1, the default), on a fresh Sluice node served
+# with group.initial.rebalance.delay.ms=0 and a fresh kfake (which has no
+# initial delay), each measurement right after the same one against kfake.
+# settle: 10 members on a 20-partition topic, then GROUP_REBALANCES times an
+# 11th member joins and leaves; each change is timed until the assignment
+# callbacks show every partition held exactly once. commit: OffsetCommit
+# requests of one partition each, from 8 clients with 1 or 8 committers
+# each, spread over 8 groups or all in one, for GROUP_COMMIT_SEC seconds.
+if [ "$GROUP" = 1 ]; then
+  log "groups: settle times and offset commits/s, on a fresh node and a fresh kfake"
+  port
+  start kfake_group "$TOOLS/kfakeserver" -port "$PORT" -partitions 1
+  KFAKE_PID=$PID
+  KFAKE=127.0.0.1:$PORT
+  GROUP_BASE=(kfake sluice)
+  wait_port "$PORT" || { log "kfakeserver did not start: $(tail -3 "$TMP/kfake_group.log")"; GROUP_BASE=(sluice); }
+  start_sluice "$TMP/sluice-group" --set group.initial.rebalance.delay.ms=0
+  GROUP_VARIANTS=("1 8" "1 1" "8 8" "8 1") # committers per client, groups
+
+  # group_run NAME PID ADDR ARGS...: `sluice bench group --format json ARGS`
+  # against ADDR, kept as raw.NAME with the server's CPU seconds added.
+  group_run() {
+    local name=$1 pid=$2 addr=$3 c0 c1
+    shift 3
+    c0=$(cpu_sec "$pid")
+    timeout --kill-after=10 $RUN_TIMEOUT "$SLUICE" bench group --brokers "$addr" --format json \
+      --timeout "$((RUN_TIMEOUT - 10))s" "$@" >"$TMP/$name.json" 2>"$TMP/$name.err"
+    c1=$(cpu_sec "$pid")
+    if jq -e . "$TMP/$name.json" >/dev/null 2>&1; then
+      jq --argjson cpu "$(awk -v a="$c0" -v b="$c1" 'BEGIN { printf "%.2f", b - a }')" \
+        '. + {server_cpu_sec: $cpu}' "$TMP/$name.json" >"$RAW/$name.json"
+      [ "$(jget "$RAW/$name.json" .errors)" = 0 ] ||
+        log "$name: $(jget "$RAW/$name.json" .errors) errors, first: $(jget "$RAW/$name.json" .first_error)"
+    else
+      log "$name failed: $(tail -3 "$TMP/$name.err")"
+    fi
+  }
+  # group_samples NAME: files the figures of raw.NAME as samples of NAME
+  # without its _rN suffix (settle runs that failed give none).
+  group_samples() {
+    local f=$RAW/$1.json base=$SAMPLES/${1%_r*} b k v
+    [ -s "$f" ] || return 0
+    for b in range cooperative-sticky; do
+      for k in join_p50_ms join_p99_ms join_max_ms leave_p50_ms leave_p99_ms form_ms; do
+        v=$(jq -r --arg b "$b" --arg k "$k" \
+          '.settle[]? | select(.balancer == $b and (.error // "") == "" and .joins > 0) | .[$k]' "$f")
+        [ -n "$v" ] && echo "$v" >>"$base.$b.$k"
+      done
+    done
+    jq -r '.commit[]? | select(.errors == 0) | .commits_per_sec' "$f" >>"$base.rate"
+    jq -r '.commit[]? | select(.errors == 0 and .commits > 0) | .p99_ms' "$f" >>"$base.p99"
+    jq -r '. as $r | .commit[]? | select(.errors == 0 and .commits > 0) | $r.server_cpu_sec * 1e6 / .commits' "$f" >>"$base.cpu"
+    for k in rate p99 cpu; do [ -s "$base.$k" ] || rm -f "$base.$k"; done
+  }
+
+  for r in $(seq "$REPEAT"); do
+    log "groups: round $r of $REPEAT, settle ($GROUP_REBALANCES joins and leaves per balancer, heartbeat $GROUP_HEARTBEAT)"
+    for who in "${GROUP_BASE[@]}"; do
+      if [ $who = kfake ]; then pid=$KFAKE_PID addr=$KFAKE; else pid=$SLUICE_PID addr=$SLUICE_ADDR; fi
+      group_run "${who}_group_settle_r$r" "$pid" "$addr" --measure settle --members 10 --partitions 20 \
+        --rebalances "$GROUP_REBALANCES" --heartbeat "$GROUP_HEARTBEAT"
+      group_samples "${who}_group_settle_r$r"
+    done
+    for v in "${GROUP_VARIANTS[@]}"; do
+      read -r inflight groups <<<"$v"
+      log "groups: round $r, commits from 8 clients x $inflight in flight over $groups group(s), ${GROUP_COMMIT_SEC}s each"
+      for who in "${GROUP_BASE[@]}"; do
+        if [ $who = kfake ]; then pid=$KFAKE_PID addr=$KFAKE; else pid=$SLUICE_PID addr=$SLUICE_ADDR; fi
+        [ "$r$who" = 1sluice ] && profile "group_commit_${inflight}x_${groups}g" 3
+        group_run "${who}_group_commit_${inflight}x_${groups}g_r$r" "$pid" "$addr" --measure commit --partitions 20 \
+          --clients 8 --inflight "$inflight" --groups "$groups" --commits 10000000 --duration "${GROUP_COMMIT_SEC}s"
+        [ "$r$who" = 1sluice ] && profile_wait "group_commit_${inflight}x_${groups}g"
+        group_samples "${who}_group_commit_${inflight}x_${groups}g_r$r"
+      done
+    done
+  done
+
+  for b in range cooperative-sticky; do
+    label=$b
+    [ $b = cooperative-sticky ] && label=coop-sticky
+    for ev in join leave; do
+      check=info
+      [ $ev = join ] && check=value_lt
+      row "group settle p99 after $ev, $label" "$(median "sluice_group_settle.$b.${ev}_p99_ms")" ms \
+        "$(median "kfake_group_settle.$b.${ev}_p99_ms")" kfake $check 1000 \
+        "10 members, 20 partitions, $GROUP_REBALANCES ${ev}s of an 11th member, heartbeat $GROUP_HEARTBEAT; sluice p50 $(median "sluice_group_settle.$b.${ev}_p50_ms") ms$([ $ev = join ] && echo ", max $(median "sluice_group_settle.$b.join_max_ms") ms, forming the group $(median "sluice_group_settle.$b.form_ms") ms"); kfake p50 $(median "kfake_group_settle.$b.${ev}_p50_ms") ms"
+    done
+  done
+  for v in "${GROUP_VARIANTS[@]}"; do
+    read -r inflight groups <<<"$v"
+    n=${inflight}x_${groups}g
+    row "offset commits/s, 8 clients x $inflight, $groups group$([ "$groups" != 1 ] && echo s)" \
+      "$(median "sluice_group_commit_$n.rate")" commits/s "$(median "kfake_group_commit_$n.rate")" kfake value_ge 20000 \
+      "$((8 * inflight)) requests in flight; p99 $(median "sluice_group_commit_$n.p99") ms (kfake $(median "kfake_group_commit_$n.p99") ms); broker CPU per commit $(awk -v c="$(median "sluice_group_commit_$n.cpu")" 'BEGIN { if (c != "") printf "%.0f", c }') us (kfake $(awk -v c="$(median "kfake_group_commit_$n.cpu")" 'BEGIN { if (c != "") printf "%.0f", c }') us); Sluice fsyncs __consumer_offsets before answering, kfake keeps offsets in memory"
+  done
+  stop "$SLUICE_PID"
+  stop "$KFAKE_PID"
+fi
 
 # ---------------------------------------------------------------- scale
 
@@ -711,11 +825,14 @@ CONFIG=$(jq -nc --argjson records "$RECORDS" --argjson lat_records "$LAT_RECORDS
   --argjson scale_records "$SCALE_RECORDS" --argjson size $SIZE --arg linger $LINGER --argjson batch $BATCH \
   --argjson big "$([ "$BIG" = 1 ] && echo true || echo false)" --arg big_gib "$BIG_GIB" \
   --arg big_rounds "$BIG_ROUNDS" --argjson fill_size $FILL_SIZE \
+  --argjson group "$([ "$GROUP" = 1 ] && echo true || echo false)" --arg group_heartbeat "$GROUP_HEARTBEAT" \
+  --arg group_rebalances "$GROUP_REBALANCES" --arg group_commit_sec "$GROUP_COMMIT_SEC" \
   '{records: $records, record_size: $size, linger: $linger, batch_bytes: $batch, partitions: 1,
     latency_records: $lat_records, latency_rate: $lat_rate, nats_records: $nats_records, repeat: $repeat,
     scale: $scale, scale_records: $scale_records, big: $big, big_gib: ($big_gib | tonumber? // null),
     big_rounds: ($big_rounds | tonumber? // null),
-    big_fill_record_size: $fill_size}')
+    big_fill_record_size: $fill_size, group: $group, group_heartbeat: $group_heartbeat,
+    group_rebalances: ($group_rebalances | tonumber? // null), group_commit_sec: ($group_commit_sec | tonumber? // null)}')
 mkdir -p "$(dirname "$OUT")"
 MACHINE=$(jq -c --arg load "$(cut -d' ' -f1-3 /proc/loadavg)" '. + {loadavg_end: $load}' <<<"$MACHINE")
 jq -s --argjson machine "$MACHINE" --argjson config "$CONFIG" --argjson raw "$RAWJSON" \

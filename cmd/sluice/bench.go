@@ -17,6 +17,11 @@ import (
 
 func init() { clientCommands = append(clientCommands, benchCmd) }
 
+// benchSubcommands are the `sluice bench` subcommands kept in their own
+// files (bench_group.go); they see the shared --topic and --records flags
+// through cfg.
+var benchSubcommands []func(g *globals, cfg *benchConfig) *cobra.Command
+
 func benchCmd(g *globals) *cobra.Command {
 	cfg := benchConfig{}
 	cmd := &cobra.Command{
@@ -63,6 +68,9 @@ func benchCmd(g *globals) *cobra.Command {
 		},
 	}
 	cmd.AddCommand(prod, cons)
+	for _, add := range benchSubcommands {
+		cmd.AddCommand(add(g, &cfg))
+	}
 	return cmd
 }
 
