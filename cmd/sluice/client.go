@@ -68,6 +68,24 @@ func (g *globals) newAdmin(cmd *cobra.Command) (*kadm.Client, context.Context, f
 	return kadm.NewClient(cl), ctx, func() { cancel(); cl.Close() }, nil
 }
 
+// adminRunE is the RunE of a command that works through kadm: it rejects an
+// unknown --format, opens an admin client with a context bounded by
+// adminTimeout, runs fn and closes the client.
+func (g *globals) adminRunE(fn func(ctx context.Context, cmd *cobra.Command, args []string, adm *kadm.Client, asJSON bool) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		asJSON, err := g.jsonOutput()
+		if err != nil {
+			return err
+		}
+		adm, ctx, done, err := g.newAdmin(cmd)
+		if err != nil {
+			return err
+		}
+		defer done()
+		return fn(ctx, cmd, args, adm, asJSON)
+	}
+}
+
 // newTable returns a tabwriter that aligns columns and prints the upper-case
 // header; the caller adds rows with tableRow and calls Flush.
 func newTable(w io.Writer, headers ...string) *tabwriter.Writer {

@@ -4,9 +4,11 @@ package main
 // one metadata request.
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/spf13/cobra"
+	"github.com/twmb/franz-go/pkg/kadm"
 )
 
 func init() { clientCommands = append(clientCommands, clusterCmd) }
@@ -35,16 +37,7 @@ func clusterCmd(g *globals) *cobra.Command {
 		Use:   "info",
 		Short: "Print the cluster id, controller, brokers and topic count",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			asJSON, err := g.jsonOutput()
-			if err != nil {
-				return err
-			}
-			adm, ctx, done, err := g.newAdmin(cmd)
-			if err != nil {
-				return err
-			}
-			defer done()
+		RunE: g.adminRunE(func(ctx context.Context, cmd *cobra.Command, _ []string, adm *kadm.Client, asJSON bool) error {
 			m, err := adm.Metadata(ctx)
 			if err != nil {
 				return fmt.Errorf("cluster metadata: %w", err)
@@ -90,7 +83,7 @@ func clusterCmd(g *globals) *cobra.Command {
 				tableRow(tw, id, b.Host, b.Port, b.Rack)
 			}
 			return tw.Flush()
-		},
+		}),
 	})
 	return cmd
 }

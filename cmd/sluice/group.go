@@ -4,6 +4,7 @@ package main
 // delete and offset-delete for consumer groups, built on franz-go kadm.
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"sort"
@@ -49,16 +50,7 @@ func groupListCmd(g *globals) *cobra.Command {
 		Aliases: []string{"ls"},
 		Short:   "List consumer groups",
 		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			asJSON, err := g.jsonOutput()
-			if err != nil {
-				return err
-			}
-			adm, ctx, done, err := g.newAdmin(cmd)
-			if err != nil {
-				return err
-			}
-			defer done()
+		RunE: g.adminRunE(func(ctx context.Context, cmd *cobra.Command, _ []string, adm *kadm.Client, asJSON bool) error {
 			listed, err := adm.ListGroups(ctx, states...)
 			if err != nil {
 				return fmt.Errorf("list groups: %w", err)
@@ -85,7 +77,7 @@ func groupListCmd(g *globals) *cobra.Command {
 				tableRow(tw, s.Group, s.State, s.ProtocolType)
 			}
 			return tw.Flush()
-		},
+		}),
 	}
 	cmd.Flags().StringSliceVarP(&states, "state", "s", nil, "only groups in these states (e.g. Empty,Stable); repeatable or comma-separated")
 	return cmd
@@ -141,16 +133,7 @@ func groupDescribeCmd(g *globals) *cobra.Command {
 			"nothing to the total lag, and a partition neither committed nor assigned is not\n" +
 			"listed.",
 		Args: cobra.MinimumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			asJSON, err := g.jsonOutput()
-			if err != nil {
-				return err
-			}
-			adm, ctx, done, err := g.newAdmin(cmd)
-			if err != nil {
-				return err
-			}
-			defer done()
+		RunE: g.adminRunE(func(ctx context.Context, cmd *cobra.Command, args []string, adm *kadm.Client, asJSON bool) error {
 			names := uniqueNames(args)
 			lags, err := adm.Lag(ctx, names...)
 			if err != nil {
@@ -178,7 +161,7 @@ func groupDescribeCmd(g *globals) *cobra.Command {
 				return fmt.Errorf("describe failed for %d of %d groups", failed, len(names))
 			}
 			return nil
-		},
+		}),
 	}
 }
 

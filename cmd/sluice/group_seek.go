@@ -3,6 +3,7 @@ package main
 // sluice group seek, delete and offset-delete.
 
 import (
+	"context"
 	"fmt"
 	"sort"
 	"strconv"
@@ -243,16 +244,7 @@ func groupDeleteCmd(g *globals) *cobra.Command {
 		Aliases: []string{"rm"},
 		Short:   "Delete groups (they must have no active members)",
 		Args:    cobra.MinimumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			asJSON, err := g.jsonOutput()
-			if err != nil {
-				return err
-			}
-			adm, ctx, done, err := g.newAdmin(cmd)
-			if err != nil {
-				return err
-			}
-			defer done()
+		RunE: g.adminRunE(func(ctx context.Context, cmd *cobra.Command, args []string, adm *kadm.Client, asJSON bool) error {
 			names := uniqueNames(args)
 			resps, err := adm.DeleteGroups(ctx, names...)
 			if err != nil && len(resps) == 0 {
@@ -295,7 +287,7 @@ func groupDeleteCmd(g *globals) *cobra.Command {
 				return fmt.Errorf("delete failed for %d of %d groups", failed, len(names))
 			}
 			return nil
-		},
+		}),
 	}
 }
 

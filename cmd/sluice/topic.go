@@ -4,6 +4,7 @@ package main
 // alter-config and add-partitions, all through kadm.
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -106,17 +107,11 @@ func topicListCmd(g *globals) *cobra.Command {
 		Aliases: []string{"ls"},
 		Short:   "List topics",
 		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			asJSON, err := g.jsonOutput()
-			if err != nil {
-				return err
-			}
-			adm, ctx, done, err := g.newAdmin(cmd)
-			if err != nil {
-				return err
-			}
-			defer done()
-			var tds kadm.TopicDetails
+		RunE: g.adminRunE(func(ctx context.Context, cmd *cobra.Command, _ []string, adm *kadm.Client, asJSON bool) error {
+			var (
+				tds kadm.TopicDetails
+				err error
+			)
 			if internal {
 				tds, err = adm.ListTopicsWithInternal(ctx)
 			} else {
@@ -145,7 +140,7 @@ func topicListCmd(g *globals) *cobra.Command {
 				tableRow(tw, s.Name, s.Partitions, s.Replicas)
 			}
 			return tw.Flush()
-		},
+		}),
 	}
 	cmd.Flags().BoolVarP(&internal, "internal", "i", false, "include internal topics such as __consumer_offsets")
 	return cmd

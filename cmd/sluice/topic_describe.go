@@ -4,6 +4,7 @@ package main
 // leader, replicas, ISR, leader epoch and log start / high watermark offsets.
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"sort"
@@ -49,16 +50,7 @@ func topicDescribeCmd(g *globals) *cobra.Command {
 		Long: "Describe topics. With --format json the output is always a JSON array,\n" +
 			"one object per topic named, in the order given.",
 		Args: cobra.MinimumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			asJSON, err := g.jsonOutput()
-			if err != nil {
-				return err
-			}
-			adm, ctx, done, err := g.newAdmin(cmd)
-			if err != nil {
-				return err
-			}
-			defer done()
+		RunE: g.adminRunE(func(ctx context.Context, cmd *cobra.Command, args []string, adm *kadm.Client, asJSON bool) error {
 			topics := uniqueNames(args)
 			tds, err := adm.ListTopics(ctx, topics...)
 			if err != nil {
@@ -100,7 +92,7 @@ func topicDescribeCmd(g *globals) *cobra.Command {
 				return fmt.Errorf("describe failed for %d of %d topics", failed, len(topics))
 			}
 			return nil
-		},
+		}),
 	}
 	cmd.Flags().BoolVarP(&allConfigs, "all-configs", "a", false, "print every config, including defaults")
 	return cmd
