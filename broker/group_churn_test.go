@@ -497,6 +497,14 @@ func runGroupChurn(t *testing.T, run churnRun) {
 	var fetchesAtRestart int64
 	restart := func() {
 		rstart := time.Now()
+		// Restart once the group has something to lose: an acknowledged
+		// commit means a generation was synced (and written) and offsets
+		// were written. On a loaded machine the first rebalance can outlast
+		// the ops before the first restart; a group that never completed
+		// one is rightly gone after a restart, as in Kafka.
+		groupWait(t, 20*time.Second, "a commit acknowledged before the restart", func() bool {
+			return len(s.ackedOffsets()) > 0
+		})
 		s.ownMu.Lock()
 		before := map[string]bool{} // member ids assigned partitions so far
 		for _, g := range s.owners {
