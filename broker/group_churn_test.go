@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"sort"
 	"strconv"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluice-io/sluice/broker"
 	"github.com/sluice-io/sluice/internal/testbroker"
@@ -27,17 +29,40 @@ import (
 //     OnPartitions callbacks together with the member's GroupMetadata);
 //   - committed offsets never go backwards (OffsetFetch polled every 100 ms);
 //   - every record is consumed at least once;
-//   - the group ends Stable with every partition assigned.
+//   - the group ends Stable with every partition assigned, to the surviving
+//     members only.
+//
+// The restart variant also restarts the broker (same data directory and
+// address) twice in the middle of the churn while the producer and the
+// members run; the clients reconnect by themselves. Right after each
+// restart it checks that the group is still there with members the old
+// broker admitted, and that the committed offsets are at least those the
+// broker acknowledged to members; then that the group settles again
+// (Stable, the live members only, every partition assigned once). The
+// offset monitor runs across the restarts, and every record must still be
+// consumed.
 
 const (
 	churnRecords    = 200_000
 	churnBatch      = 2_000
 	churnSession    = 4 * time.Second
 	churnOpInterval = 700 * time.Millisecond
+	// franz-go refreshes metadata at most once per MetadataMinAge (5 s by
+	// default); a client whose broker restarted under it waits that long,
+	// once or twice, before it produces or fetches again.
+	churnMetadataMinAge = 250 * time.Millisecond
 )
 
+// churnRestartBefore lists the churn ops the restart variant restarts the
+// broker before: right after a member crashed (it is still in the group the
+// new broker loads) and right after a clean leave.
+var churnRestartBefore = []int{2, 4}
+
+// The subtests run in parallel: each spends most of its time waiting for
+// session timeouts and rebalances, and the whole test stays under 40 s with
+// -race on two cores.
 func TestGroupChurn(t *testing.T) {
-	b := testbroker.Start(t, func(c *broker.Config) { c.GroupMinSessionTimeout = time.Second })
+	b := testbroker.Start(t, churnConfig)
 	adm, _ := compatAdmin(t, b.Addr())
 	for _, bal := range []struct {
 		name string
@@ -47,9 +72,36 @@ func TestGroupChurn(t *testing.T) {
 		{"range", kgo.RangeBalancer()},
 	} {
 		t.Run(bal.name, func(t *testing.T) {
-			runGroupChurn(t, b.Addr(), adm, "churn-"+bal.name, "g-churn-"+bal.name, bal.b)
+			t.Parallel()
+			runGroupChurn(t, churnRun{addr: b.Addr(), adm: adm, topic: "churn-" + bal.name, group: "g-churn-" + bal.name, bal: bal.b})
 		})
 	}
+	// The restart variant needs a broker of its own.
+	t.Run("cooperative-sticky-restarts", func(t *testing.T) {
+		t.Parallel()
+		cfg := testbroker.Config(t.TempDir())
+		churnConfig(&cfg)
+		b := testbroker.StartConfig(t, cfg)
+		adm, _ := compatAdmin(t, b.Addr())
+		runGroupChurn(t, churnRun{
+			addr: b.Addr(), adm: adm, topic: "churn-restarts", group: "g-churn-restarts",
+			bal:     kgo.CooperativeStickyBalancer(),
+			restart: func() { b = testbroker.Restart(t, b, cfg) },
+		})
+	})
+}
+
+func churnConfig(c *broker.Config) { c.GroupMinSessionTimeout = time.Second }
+
+// churnRun is one run of the churn.
+type churnRun struct {
+	addr         string
+	adm          *kadm.Client
+	topic, group string
+	bal          kgo.GroupBalancer
+	// restart, when set, restarts the broker on the same data directory and
+	// address; it is called before the ops in churnRestartBefore.
+	restart func()
 }
 
 // churnNet is a member's dialer: kill closes every connection the client
@@ -105,6 +157,9 @@ type churnState struct {
 	owners map[int32]map[int32]string // generation -> partition -> member ID
 	nerrs  int
 
+	ackMu sync.Mutex
+	acked map[int32]int64 // highest offset the broker acknowledged committing, by partition
+
 	failed atomic.Bool
 }
 
@@ -153,6 +208,43 @@ func (s *churnState) consumed(rs []*kgo.Record) {
 	}
 }
 
+// commit commits offsets for cl and records those the broker acknowledged.
+// A refused commit (REBALANCE_IN_PROGRESS, a broker going away) means
+// re-consumption, which is allowed.
+func (s *churnState) commit(ctx context.Context, cl *kgo.Client, offsets map[string]map[int32]kgo.EpochOffset) {
+	cl.CommitOffsetsSync(ctx, offsets, func(_ *kgo.Client, req *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
+		if err != nil {
+			return
+		}
+		sent := map[int32]int64{}
+		for _, rt := range req.Topics {
+			if rt.Topic == s.topic {
+				for _, rp := range rt.Partitions {
+					sent[rp.Partition] = rp.Offset
+				}
+			}
+		}
+		s.ackMu.Lock()
+		defer s.ackMu.Unlock()
+		for _, rt := range resp.Topics {
+			if rt.Topic != s.topic {
+				continue
+			}
+			for _, rp := range rt.Partitions {
+				if o, ok := sent[rp.Partition]; ok && rp.ErrorCode == 0 && o > s.acked[rp.Partition] {
+					s.acked[rp.Partition] = o
+				}
+			}
+		}
+	})
+}
+
+func (s *churnState) ackedOffsets() map[int32]int64 {
+	s.ackMu.Lock()
+	defer s.ackMu.Unlock()
+	return maps.Clone(s.acked)
+}
+
 func (s *churnState) count() int {
 	s.seenMu.Lock()
 	defer s.seenMu.Unlock()
@@ -192,7 +284,7 @@ func startChurnMember(t *testing.T, s *churnState, addr, group, name string, bal
 		s.own(id, gen, m.ownedList())
 	}
 	cl, err := kgo.NewClient(
-		kgo.SeedBrokers(addr), kgo.Dialer(m.net.dial), kgo.ClientID(name),
+		kgo.SeedBrokers(addr), kgo.Dialer(m.net.dial), kgo.ClientID(name), kgo.MetadataMinAge(churnMetadataMinAge),
 		kgo.ConsumerGroup(group), kgo.ConsumeTopics(s.topic), kgo.Balancers(bal),
 		kgo.DisableAutoCommit(), kgo.BlockRebalanceOnPoll(),
 		kgo.SessionTimeout(churnSession), kgo.RebalanceTimeout(10*time.Second),
@@ -216,7 +308,7 @@ func startChurnMember(t *testing.T, s *churnState, addr, group, name string, bal
 			}
 			record(cl)
 			cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			cl.CommitUncommittedOffsets(cctx) // a failure means re-consumption, which is allowed
+			s.commit(cctx, cl, cl.UncommittedOffsets())
 			cancel()
 			m.mu.Lock()
 			for _, p := range r[s.topic] {
@@ -247,8 +339,9 @@ func startChurnMember(t *testing.T, s *churnState, addr, group, name string, bal
 			rs := fs.Records()
 			if len(rs) > 0 && !m.dead.Load() {
 				s.consumed(rs)
+				// Everything polled is processed: commit up to there.
 				cctx, ccancel := context.WithTimeout(ctx, 5*time.Second)
-				cl.CommitRecords(cctx, rs...) // REBALANCE_IN_PROGRESS etc.: re-consumed later
+				s.commit(cctx, cl, cl.UncommittedOffsets())
 				ccancel()
 			}
 			cl.AllowRebalance()
@@ -285,27 +378,55 @@ func (m *churnMember) crash(wg *sync.WaitGroup) {
 	}()
 }
 
-func runGroupChurn(t *testing.T, addr string, adm *kadm.Client, topic, group string, bal kgo.GroupBalancer) {
+func runGroupChurn(t *testing.T, run churnRun) {
 	start := time.Now()
+	addr, adm, topic, group := run.addr, run.adm, run.topic, run.group
 	compatCreateTopic(t, adm, topic, groupTestPartitions, nil)
-	s := &churnState{t: t, topic: topic, seen: make([]bool, churnRecords), owners: map[int32]map[int32]string{}}
+	s := &churnState{t: t, topic: topic, seen: make([]bool, churnRecords), owners: map[int32]map[int32]string{}, acked: map[int32]int64{}}
 	var bg sync.WaitGroup // producer, offset monitor, crashed clients' Close
 	defer bg.Wait()
 
-	// Producer: 200k records in batches, bounded by a deadline.
+	// Producer: 200k records in batches, bounded by a deadline. With
+	// restarts it holds its last batch until they are done, so that records
+	// flow across every restart.
 	pctx, pcancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer pcancel()
 	produced := make(chan error, 1)
+	var restartsDone chan struct{}
+	if run.restart != nil {
+		restartsDone = make(chan struct{})
+		defer func() {
+			select {
+			case <-restartsDone:
+			default:
+				close(restartsDone) // an early exit: let the producer end
+			}
+		}()
+	}
 	bg.Add(1)
 	go func() {
 		defer bg.Done()
-		cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.RecordPartitioner(kgo.RoundRobinPartitioner()))
+		// Sluice does not serve InitProducerID yet: franz-go opens a
+		// connection to ask for a producer id, finds the API missing and
+		// leaves the connection idle without one response. When a restart
+		// cuts it, the next request on it reads EOF first thing, which
+		// franz-go takes for a TLS or SASL misconfiguration: it fails the
+		// batches it has not sent yet instead of retrying them.
+		// AlwaysRetryEOF makes it retry as for any other cut connection.
+		cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.RecordPartitioner(kgo.RoundRobinPartitioner()),
+			kgo.MetadataMinAge(churnMetadataMinAge), kgo.AlwaysRetryEOF())
 		if err != nil {
 			produced <- err
 			return
 		}
 		defer cl.Close()
 		for i := 0; i < churnRecords; i += churnBatch {
+			if i+churnBatch >= churnRecords && restartsDone != nil {
+				select {
+				case <-restartsDone:
+				case <-pctx.Done():
+				}
+			}
 			rs := make([]*kgo.Record, 0, churnBatch)
 			for j := i; j < i+churnBatch && j < churnRecords; j++ {
 				rs = append(rs, &kgo.Record{Topic: topic, Value: []byte(strconv.Itoa(j))})
@@ -364,7 +485,7 @@ func runGroupChurn(t *testing.T, addr string, adm *kadm.Client, topic, group str
 	seq := 0
 	join := func() {
 		seq++
-		alive = append(alive, startChurnMember(t, s, addr, group, fmt.Sprintf("m%d", seq), bal))
+		alive = append(alive, startChurnMember(t, s, addr, group, fmt.Sprintf("m%d", seq), run.bal))
 	}
 	defer func() { // on an early exit (t.Fatal), stop whoever is left
 		for _, m := range alive {
@@ -374,11 +495,94 @@ func runGroupChurn(t *testing.T, addr string, adm *kadm.Client, topic, group str
 	for i := 0; i < 3; i++ {
 		join()
 	}
+	churnDeadline := time.Now().Add(30 * time.Second)
+
+	// restart restarts the broker between two churn ops and checks what
+	// must survive it before the churn goes on; its time does not count
+	// against the churn deadline.
+	var restarts int
+	var fetchesAtRestart int64
+	restart := func() {
+		rstart := time.Now()
+		// Restart once the group has something to lose: an acknowledged
+		// commit means a generation was synced (and written) and offsets
+		// were written. On a loaded machine the first rebalance can outlast
+		// the ops before the first restart; a group that never completed
+		// one is rightly gone after a restart, as in Kafka.
+		groupWait(t, 20*time.Second, "a commit acknowledged before the restart", func() bool {
+			return len(s.ackedOffsets()) > 0
+		})
+		s.ownMu.Lock()
+		before := map[string]bool{} // member ids assigned partitions so far
+		for _, g := range s.owners {
+			for _, id := range g {
+				before[id] = true
+			}
+		}
+		s.ownMu.Unlock()
+		run.restart()
+		restarts++
+		fetchesAtRestart = fetches.Load()
+		ctx := compatCtx(t, 30*time.Second)
+
+		// The group came back from the log: members the old broker admitted
+		// are still in it (a group made anew by rejoining clients could not
+		// hold their ids; the loaded members stay a session timeout at least).
+		var dg kadm.DescribedGroup
+		groupWait(t, 15*time.Second, "the group described after the restart", func() bool {
+			d, err := adm.DescribeGroups(ctx, group)
+			if err != nil {
+				return false
+			}
+			dg = d[group]
+			return dg.Err == nil
+		})
+		var kept []string
+		for _, m := range dg.Members {
+			if before[m.MemberID] {
+				kept = append(kept, m.ClientID)
+			}
+		}
+		if len(kept) == 0 || dg.State == "Dead" || dg.State == "Empty" {
+			t.Errorf("restart %d: group %s is %s with members %v, none of them admitted before the restart", restarts, group, dg.State, dg.Members)
+		}
+
+		// No acknowledged commit is lost: every commit acknowledged so far
+		// (by the old broker or already by the new one) is visible.
+		acked := s.ackedOffsets()
+		var committed kadm.OffsetResponses
+		groupWait(t, 15*time.Second, "an offset fetch after the restart", func() bool {
+			var err error
+			committed, err = adm.FetchOffsets(ctx, group)
+			return err == nil
+		})
+		for p, a := range acked {
+			if c, ok := committed.Lookup(topic, p); !ok || c.Err != nil || c.At < a {
+				t.Errorf("restart %d: %s/%d committed %d (found %v, %v) after the restart, %d acknowledged", restarts, topic, p, c.At, ok, c.Err, a)
+			}
+		}
+
+		// It settles again: the members the new broker loaded but that are
+		// gone (crashed, left) expire, the live ones rejoin.
+		groupWait(t, 20*time.Second, fmt.Sprintf("restart %d: a Stable group of %d live members with every partition assigned", restarts, len(alive)), func() bool {
+			return churnSettled(t, adm, group, topic, alive)
+		})
+		t.Logf("restart %d at %v: %d of %d members kept, commits of %d partitions acknowledged, settled %v later",
+			restarts, rstart.Sub(start).Round(time.Millisecond), len(kept), len(dg.Members), len(acked), time.Since(rstart).Round(time.Millisecond))
+		churnDeadline = churnDeadline.Add(time.Since(rstart))
+		if restarts == len(churnRestartBefore) {
+			close(restartsDone)
+		}
+	}
+
 	ops := []string{"join", "crash", "join", "leave"}
+	minOps := 12 // three rounds
+	if run.restart != nil {
+		minOps = 8 // two rounds and two restarts, within the time budget
+	}
 	var joins, leaves, crashes int
 	prodDone := false
-	churnDeadline := time.Now().Add(30 * time.Second)
-	for op := 0; (!prodDone || op < 12) && time.Now().Before(churnDeadline); op++ {
+	for op := 0; (!prodDone || op < minOps) && time.Now().Before(churnDeadline); op++ {
 		time.Sleep(churnOpInterval)
 		select {
 		case err := <-produced:
@@ -387,6 +591,9 @@ func runGroupChurn(t *testing.T, addr string, adm *kadm.Client, topic, group str
 			}
 			prodDone = true
 		default:
+		}
+		if run.restart != nil && restarts < len(churnRestartBefore) && op == churnRestartBefore[restarts] {
+			restart()
 		}
 		switch ops[op%len(ops)] {
 		case "join":
@@ -414,8 +621,11 @@ func runGroupChurn(t *testing.T, addr string, adm *kadm.Client, topic, group str
 			t.Fatalf("producer did not finish")
 		}
 	}
-	t.Logf("churn done after %v: %d joins, %d clean leaves, %d crashes, %d members left, %d/%d records seen",
-		time.Since(start).Round(time.Millisecond), joins, leaves, crashes, len(alive), s.count(), churnRecords)
+	t.Logf("churn done after %v: %d joins, %d clean leaves, %d crashes, %d restarts, %d members left, %d/%d records seen",
+		time.Since(start).Round(time.Millisecond), joins, leaves, crashes, restarts, len(alive), s.count(), churnRecords)
+	if run.restart != nil && restarts != len(churnRestartBefore) {
+		t.Errorf("the broker restarted %d times, want %d", restarts, len(churnRestartBefore))
+	}
 
 	// Every record consumed at least once.
 	groupWait(t, 45*time.Second, "every record consumed", func() bool { return s.count() == churnRecords })
@@ -425,7 +635,7 @@ func runGroupChurn(t *testing.T, addr string, adm *kadm.Client, topic, group str
 	ctx := compatCtx(t, 60*time.Second)
 	groupWait(t, 30*time.Second, "committed offsets at the log end", func() bool {
 		for _, m := range alive {
-			m.cl.CommitUncommittedOffsets(ctx)
+			s.commit(ctx, m.cl, m.cl.UncommittedOffsets())
 		}
 		ends, err := adm.ListEndOffsets(ctx, topic)
 		if err != nil {
@@ -443,8 +653,11 @@ func runGroupChurn(t *testing.T, addr string, adm *kadm.Client, topic, group str
 		return ok
 	})
 	groupWait(t, 30*time.Second, fmt.Sprintf("a Stable group of %d with every partition assigned", len(alive)), func() bool {
-		return groupStable(t, adm, group, len(alive), topic)
+		return churnSettled(t, adm, group, topic, alive)
 	})
+	if run.restart != nil && fetches.Load() <= fetchesAtRestart {
+		t.Errorf("the offset monitor fetched nothing after the last restart")
+	}
 	// Describe once more for the log.
 	dg, err := adm.DescribeGroups(ctx, group)
 	if err != nil {
@@ -462,4 +675,43 @@ func runGroupChurn(t *testing.T, addr string, adm *kadm.Client, topic, group str
 	alive = nil
 	mcancel()
 	bg.Wait()
+}
+
+// churnSettled reports whether the group is Stable, its members are exactly
+// the live ones (by client id), and every partition of topic is assigned
+// once.
+func churnSettled(t *testing.T, adm *kadm.Client, group, topic string, alive []*churnMember) bool {
+	dg, err := adm.DescribeGroups(compatCtx(t, 10*time.Second), group)
+	if err != nil {
+		return false
+	}
+	g := dg[group]
+	if g.Err != nil || g.State != "Stable" || len(g.Members) != len(alive) {
+		return false
+	}
+	live := map[string]bool{}
+	for _, m := range alive {
+		live[m.name] = true
+	}
+	owners := map[int32]int{}
+	for _, m := range g.Members {
+		ca, ok := m.Assigned.AsConsumer()
+		if !ok || !live[m.ClientID] {
+			return false
+		}
+		delete(live, m.ClientID)
+		for _, at := range ca.Topics {
+			if at.Topic == topic {
+				for _, p := range at.Partitions {
+					owners[p]++
+				}
+			}
+		}
+	}
+	for p := int32(0); p < groupTestPartitions; p++ {
+		if owners[p] != 1 {
+			return false
+		}
+	}
+	return true
 }

@@ -127,7 +127,11 @@ func groupDescribeCmd(g *globals) *cobra.Command {
 		Aliases: []string{"info"},
 		Short:   "Describe groups: state, members, committed offsets and lag",
 		Long: "Describe consumer groups. With --format json the output is always a JSON\n" +
-			"array, one object per group named, in the order given.",
+			"array, one object per group named, in the order given.\n\n" +
+			"As kafka-consumer-groups.sh does, a partition assigned to a member but without a\n" +
+			"committed offset shows \"-\" (-1 in JSON) as its current offset and lag and adds\n" +
+			"nothing to the total lag, and a partition neither committed nor assigned is not\n" +
+			"listed.",
 		Args: cobra.MinimumNArgs(1),
 		RunE: g.adminRunE(func(ctx context.Context, cmd *cobra.Command, args []string, adm *kadm.Client, asJSON bool) error {
 			names := uniqueNames(args)
@@ -193,12 +197,23 @@ func describeGroupLag(name string, lags kadm.DescribedGroupLags) groupDescriptio
 		d.Members = append(d.Members, gm)
 	}
 	for _, pl := range l.Lag.Sorted() {
+		committed := pl.Commit.At >= 0
+		if !committed && pl.Member == nil {
+			// kadm lists every partition of a topic the group committed
+			// to or subscribes to, lagging by its whole log when nothing
+			// is committed (after an offset-delete of one partition, say);
+			// the group has no position there.
+			continue
+		}
 		gp := groupPartition{
 			Topic:         pl.Topic,
 			Partition:     pl.Partition,
 			CurrentOffset: pl.Commit.At,
 			LogEndOffset:  -1,
 			Lag:           pl.Lag,
+		}
+		if !committed {
+			gp.Lag = -1 // no position to measure from
 		}
 		if pl.End.Err == nil {
 			gp.LogEndOffset = pl.End.Offset

@@ -123,6 +123,29 @@ func TestGroupCommands(t *testing.T) {
 		fs.EachError(func(topic string, p int32, err error) { t.Logf("fetch %s/%d: %v", topic, p, err) })
 		got += fs.NumRecords()
 	}
+
+	// Before the first commit, the assigned partitions have no position:
+	// "-" for current offset and lag, nothing in the total lag.
+	waitFor(t, 20*time.Second, "a Stable group with one member", func() bool {
+		d := groupDescribeJSON(t, addr, group)
+		return d.State == "Stable" && d.NumMembers == 1
+	})
+	d := groupDescribeJSON(t, addr, group)
+	if got, want := committedOffsets(d), "audit/0=-1/3/-1 orders/0=-1/6/-1 orders/1=-1/4/-1"; got != want || d.TotalLag != 0 {
+		t.Fatalf("describe json before any commit: %s total %d; want %s total 0", got, d.TotalLag, want)
+	}
+	out := sluiceRun(t, addr, "", "group", "describe", group)
+	for _, want := range []string{
+		`(?m)^TOTAL-LAG\s+0$`,
+		`(?m)^audit\s+0\s+-\s+3\s+-\s+grp-test-\S+$`,
+		`(?m)^orders\s+0\s+-\s+6\s+-\s+grp-test-\S+$`,
+		`(?m)^orders\s+1\s+-\s+4\s+-\s+grp-test-\S+$`,
+	} {
+		if !regexp.MustCompile(want).MatchString(out) {
+			t.Errorf("describe before any commit lacks %s:\n%s", want, out)
+		}
+	}
+
 	if err := cl.CommitUncommittedOffsets(ctx); err != nil {
 		t.Fatalf("commit: %v", err)
 	}
@@ -132,7 +155,7 @@ func TestGroupCommands(t *testing.T) {
 		d := groupDescribeJSON(t, addr, group)
 		return d.State == "Stable" && d.NumMembers == 1
 	})
-	out := sluiceRun(t, addr, "", "group", "describe", group)
+	out = sluiceRun(t, addr, "", "group", "describe", group)
 	for _, want := range []string{
 		`(?m)^STATE\s+Stable$`,
 		`(?m)^MEMBERS\s+1$`,
@@ -189,7 +212,7 @@ func TestGroupCommands(t *testing.T) {
 	if strings.Contains(out, "MEMBER-ID") {
 		t.Errorf("describe of an empty group prints a members table:\n%s", out)
 	}
-	d := groupDescribeJSON(t, addr, group)
+	d = groupDescribeJSON(t, addr, group)
 	if got, want := committedOffsets(d), "audit/0=3/3/0 orders/0=6/6/0 orders/1=4/6/2"; got != want || d.TotalLag != 2 || d.State != "Empty" {
 		t.Fatalf("describe json: %s total %d state %s; want %s total 2", got, d.TotalLag, d.State, want)
 	}
@@ -256,15 +279,18 @@ func TestGroupCommands(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &pss); err != nil || len(pss) != 1 || pss[0].Partition != 1 || pss[0].Error != "" {
 		t.Fatalf("offset-delete -p 1 json: %v\n%s", err, out)
 	}
-	// kadm's lag lists every partition of a topic with commits: orders/1 now
-	// has no committed offset (-1, "-" in text) and lags by the whole log.
+	// orders/1 has neither a commit nor a member now: it is not listed
+	// (kadm's lag would show it lagging by its whole log), as
+	// kafka-consumer-groups.sh does.
+	produceAt(t, addr, "orders", 0, 6, 1) // lag 1 on orders/0
 	d = groupDescribeJSON(t, addr, group)
-	if got, want := committedOffsets(d), "orders/0=6/6/0 orders/1=-1/6/6"; got != want {
-		t.Fatalf("after offset-delete -p 1: %s; want %s", got, want)
+	if got, want := committedOffsets(d), "orders/0=6/7/1"; got != want || d.TotalLag != 1 {
+		t.Fatalf("after offset-delete -p 1: %s total %d; want %s total 1", got, d.TotalLag, want)
 	}
 	out = sluiceRun(t, addr, "", "group", "describe", group)
-	if !regexp.MustCompile(`(?m)^orders\s+1\s+-\s+6\s+6\s+-$`).MatchString(out) {
-		t.Fatalf("describe after offset-delete -p 1:\n%s", out)
+	wantOut := regexp.MustCompile(`(?s)TOTAL-LAG\s+1\n\nTOPIC\s+PARTITION\s+CURRENT-OFFSET\s+LOG-END-OFFSET\s+LAG\s+MEMBER\norders\s+0\s+6\s+7\s+1\s+-\n$`)
+	if !wantOut.MatchString(out) {
+		t.Fatalf("describe after offset-delete -p 1 lists other partitions or lag:\n%s", out)
 	}
 
 	// delete removes the group.
