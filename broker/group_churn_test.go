@@ -76,6 +76,14 @@ func TestGroupChurn(t *testing.T) {
 			runGroupChurn(t, churnRun{addr: b.Addr(), adm: adm, topic: "churn-" + bal.name, group: "g-churn-" + bal.name, bal: bal.b})
 		})
 	}
+	// KIP-848: the broker assigns (uniform); a member's generation is its
+	// epoch, and one owner per partition per epoch holds as well, since a
+	// member moves to the next epoch only once it gave up what it lost.
+	t.Run("kip848-uniform", func(t *testing.T) {
+		t.Parallel()
+		runGroupChurn(t, churnRun{addr: b.Addr(), adm: adm, topic: "churn-kip848", group: "g-churn-kip848",
+			bal: kgo.StickyBalancer(), opts: []kgo.Opt{kgo.ServerSideBalancer()}})
+	})
 	// The restart variant needs a broker of its own.
 	t.Run("cooperative-sticky-restarts", func(t *testing.T) {
 		t.Parallel()
@@ -91,7 +99,10 @@ func TestGroupChurn(t *testing.T) {
 	})
 }
 
-func churnConfig(c *broker.Config) { c.GroupMinSessionTimeout = time.Second }
+func churnConfig(c *broker.Config) {
+	c.GroupMinSessionTimeout = time.Second
+	c.ConsumerGroupSessionTimeout = churnSession // KIP-848 members' sessions are the broker's
+}
 
 // churnRun is one run of the churn.
 type churnRun struct {
@@ -99,6 +110,7 @@ type churnRun struct {
 	adm          *kadm.Client
 	topic, group string
 	bal          kgo.GroupBalancer
+	opts         []kgo.Opt // more client options (KIP-848)
 	// restart, when set, restarts the broker on the same data directory and
 	// address; it is called before the ops in churnRestartBefore.
 	restart func()
@@ -276,20 +288,20 @@ func (m *churnMember) ownedList() []int32 {
 	return ps
 }
 
-func startChurnMember(t *testing.T, s *churnState, addr, group, name string, bal kgo.GroupBalancer) *churnMember {
+func startChurnMember(t *testing.T, s *churnState, addr, group, name string, bal kgo.GroupBalancer, opts ...kgo.Opt) *churnMember {
 	t.Helper()
 	m := &churnMember{name: name, net: &churnNet{}, done: make(chan struct{}), owned: map[int32]bool{}}
 	record := func(cl *kgo.Client) {
 		id, gen := cl.GroupMetadata()
 		s.own(id, gen, m.ownedList())
 	}
-	cl, err := kgo.NewClient(
+	cl, err := kgo.NewClient(append([]kgo.Opt{
 		kgo.SeedBrokers(addr), kgo.Dialer(m.net.dial), kgo.ClientID(name), kgo.MetadataMinAge(churnMetadataMinAge),
 		kgo.ConsumerGroup(group), kgo.ConsumeTopics(s.topic), kgo.Balancers(bal),
 		kgo.DisableAutoCommit(), kgo.BlockRebalanceOnPoll(),
-		kgo.SessionTimeout(churnSession), kgo.RebalanceTimeout(10*time.Second),
-		kgo.HeartbeatInterval(200*time.Millisecond),
-		kgo.FetchMaxWait(200*time.Millisecond),
+		kgo.SessionTimeout(churnSession), kgo.RebalanceTimeout(10 * time.Second),
+		kgo.HeartbeatInterval(200 * time.Millisecond),
+		kgo.FetchMaxWait(200 * time.Millisecond),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.OnPartitionsAssigned(func(_ context.Context, cl *kgo.Client, a map[string][]int32) {
 			if m.dead.Load() {
@@ -323,7 +335,7 @@ func startChurnMember(t *testing.T, s *churnState, addr, group, name string, bal
 			}
 			m.mu.Unlock()
 		}),
-	)
+	}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -485,7 +497,7 @@ func runGroupChurn(t *testing.T, run churnRun) {
 	seq := 0
 	join := func() {
 		seq++
-		alive = append(alive, startChurnMember(t, s, addr, group, fmt.Sprintf("m%d", seq), run.bal))
+		alive = append(alive, startChurnMember(t, s, addr, group, fmt.Sprintf("m%d", seq), run.bal, run.opts...))
 	}
 	defer func() { // on an early exit (t.Fatal), stop whoever is left
 		for _, m := range alive {
