@@ -59,6 +59,13 @@ func TestInitProducerID(t *testing.T) {
 	cfg := testbroker.Config(t.TempDir())
 	b := testbroker.StartConfig(t, cfg)
 	cl := compatConn(t, b.Addr())
+	advertised := false
+	for _, k := range compatApiVersions(t, cl, 3, 1).ApiKeys {
+		advertised = advertised || (k.ApiKey == 22 && k.MinVersion == 0 && k.MaxVersion == 5)
+	}
+	if !advertised {
+		t.Fatal("ApiVersions does not advertise InitProducerId v0-5: clients would produce without idempotence")
+	}
 
 	seen := map[int64]bool{}
 	fresh := func(r *kmsg.InitProducerIDResponse) {
