@@ -234,11 +234,14 @@ func (l *Log) Append(batches []Batch, epoch int32) (int64, error) {
 	}
 	first := l.next
 	var records int64
-	now := time.Now().UnixMilli()
+	var now int64 // read once, and only for producer batches
 	for i := range batches {
 		b := &batches[i]
-		if b.Header.ProducerID >= 0 && !b.Header.IsControl() {
-			dup, err := l.producers[b.Header.ProducerID].check(&b.Header)
+		if b.Header.ProducerID >= 0 {
+			if now == 0 {
+				now = time.Now().UnixMilli()
+			}
+			dup, err := l.checkProducer(&b.Header)
 			if err != nil {
 				return 0, err
 			}
