@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluice-io/sluice/broker"
 	"github.com/sluice-io/sluice/internal/testbroker"
 )
 
@@ -59,6 +60,13 @@ func TestInitProducerID(t *testing.T) {
 	cfg := testbroker.Config(t.TempDir())
 	b := testbroker.StartConfig(t, cfg)
 	cl := compatConn(t, b.Addr())
+	advertised := false
+	for _, k := range compatApiVersions(t, cl, 3, 1).ApiKeys {
+		advertised = advertised || (k.ApiKey == 22 && k.MinVersion == 0 && k.MaxVersion == 5)
+	}
+	if !advertised {
+		t.Fatal("ApiVersions does not advertise InitProducerId v0-5: clients would produce without idempotence")
+	}
 
 	seen := map[int64]bool{}
 	fresh := func(r *kmsg.InitProducerIDResponse) {
@@ -162,4 +170,42 @@ func TestIdempotentProduceRules(t *testing.T) {
 	if end := compatEndOffset(t, adm, topic, 0); end != 8 {
 		t.Errorf("end offset %d, want 8: duplicates were written", end)
 	}
+}
+
+func TestProducerIDExpirationSettings(t *testing.T) {
+	var c broker.Config
+	if err := c.ApplySetting("producer.id.expiration.ms", "1500"); err != nil || c.ProducerIDExpiration != 1500*time.Millisecond {
+		t.Errorf("producer.id.expiration.ms=1500: %v, %v", err, c.ProducerIDExpiration)
+	}
+	if err := c.ApplySetting("producer.id.expiration.check.interval.ms", "20"); err != nil || c.ProducerIDExpirationCheck != 20*time.Millisecond {
+		t.Errorf("producer.id.expiration.check.interval.ms=20: %v, %v", err, c.ProducerIDExpirationCheck)
+	}
+	for _, v := range []string{"0", "-1", "soon"} {
+		if err := c.ApplySetting("producer.id.expiration.ms", v); err == nil {
+			t.Errorf("producer.id.expiration.ms=%s accepted", v)
+		}
+	}
+}
+
+// The broker's background check forgets a silent producer: its next batch
+// is then accepted at any sequence, as for a producer never seen.
+func TestProducerStateExpires(t *testing.T) {
+	b := testbroker.Start(t, func(c *broker.Config) {
+		c.ProducerIDExpiration = 100 * time.Millisecond
+		c.ProducerIDExpirationCheck = 20 * time.Millisecond
+	})
+	adm, cl := compatAdmin(t, b.Addr())
+	const topic = "idem-expiry"
+	compatCreateTopic(t, adm, topic, 1, nil)
+	pid := initProducerID(t, compatConn(t, b.Addr()), 5, nil, -1, -1).ProducerID
+	if got := produceRaw(t, cl, topic, idemBatch(pid, 0, 0, 1)); got.ErrorCode != 0 {
+		t.Fatalf("first batch: %s", compatErrName(got.ErrorCode))
+	}
+	if got := produceRaw(t, cl, topic, idemBatch(pid, 0, 5, 1)); got.ErrorCode != kerr.OutOfOrderSequenceNumber.Code {
+		t.Fatalf("gap while the producer is known: %s", compatErrName(got.ErrorCode))
+	}
+	waitFor(t, func() (struct{}, bool) {
+		got := produceRaw(t, cl, topic, idemBatch(pid, 0, 5, 1))
+		return struct{}{}, got.ErrorCode == 0
+	})
 }

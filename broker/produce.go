@@ -156,7 +156,10 @@ func (b *Broker) produceTo(topicName string, idx int32, records []byte, now int6
 	}
 	switch {
 	case errors.Is(err, commitlog.ErrDuplicateBatch):
-		sp.BaseOffset = base // written by an earlier try; acks=all still waits for it to be durable
+		// Written by an earlier try; acks=all still waits for it to be durable.
+		b.logger.Debug("duplicate producer batch", "topic", topicName, "partition", idx, "offset", base,
+			"producer_id", h.ProducerID, "producer_epoch", h.ProducerEpoch, "sequence", h.BaseSequence)
+		sp.BaseOffset = base
 		sp.LogStartOffset = p.log.StartOffset()
 		return p, 0, false
 	case errors.Is(err, commitlog.ErrOutOfOrderSequence):

@@ -7,7 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -75,6 +75,7 @@ type Log struct {
 	openTxns  map[int64]int64 // producer id → first offset of its open transaction (txn.go)
 	aborted   []AbortedTxn    // aborted transactions, by marker offset
 	txnIdx    txnIndex        // the active segment's .txnindex, once written
+	snapshots []int64         // offsets of the producer snapshot files, ascending
 
 	durable  atomic.Int64 // offsets below this are fsynced (recovery point)
 	closed   bool
@@ -114,11 +115,14 @@ func Open(dir string, cfg Config, recoveryPoint, startOffset int64, logger *slog
 	}
 	l := &Log{dir: dir, logger: logger.With("log", filepath.Base(dir)), producers: producerStates{}, openTxns: map[int64]int64{}}
 	l.cfg.Store(&cfg)
-	bases, err := listSegments(dir)
+	bases, snaps, err := listSegments(dir)
 	if err != nil {
 		return nil, err
 	}
 	if len(bases) == 0 {
+		for _, off := range snaps {
+			os.Remove(segPath(dir, off, snapshotExt)) // left without a log: stale
+		}
 		seg, err := createSegment(dir, max(startOffset, 0))
 		if err != nil {
 			return nil, err
@@ -135,38 +139,42 @@ func Open(dir string, cfg Config, recoveryPoint, startOffset int64, logger *slog
 	}
 	l.start = min(max(startOffset, l.segments[0].base), l.next)
 	l.durable.Store(min(max(recoveryPoint, 0), l.next))
-	if err := l.loadProducers(); err != nil {
+	if err := l.loadProducers(snaps); err != nil {
 		l.closeFiles()
 		return nil, err
 	}
 	return l, nil
 }
 
-// listSegments returns the base offsets of the .log files in dir and removes
-// leftovers of interrupted compaction swaps.
-func listSegments(dir string) ([]int64, error) {
+// listSegments returns the base offsets of the .log files in dir and the
+// offsets of the producer snapshots, both ascending, and removes leftovers
+// of interrupted compaction swaps and snapshot writes.
+func listSegments(dir string) (bases, snapshots []int64, err error) {
 	ents, err := os.ReadDir(dir)
 	if err != nil {
-		return nil, fmt.Errorf("list log dir: %w", err)
+		return nil, nil, fmt.Errorf("list log dir: %w", err)
 	}
-	var bases []int64
 	for _, e := range ents {
 		name := e.Name()
-		if strings.HasSuffix(name, ".cleaned") || strings.HasSuffix(name, ".deleted") {
+		if strings.HasSuffix(name, ".cleaned") || strings.HasSuffix(name, ".deleted") || strings.HasSuffix(name, snapshotExt+".tmp") {
 			os.Remove(filepath.Join(dir, name))
 			continue
 		}
-		if !strings.HasSuffix(name, ".log") {
+		list, ext := &bases, ".log"
+		if strings.HasSuffix(name, snapshotExt) {
+			list, ext = &snapshots, snapshotExt
+		} else if !strings.HasSuffix(name, ext) {
 			continue
 		}
-		base, err := strconv.ParseInt(strings.TrimSuffix(name, ".log"), 10, 64)
-		if err != nil || base < 0 {
+		off, err := strconv.ParseInt(strings.TrimSuffix(name, ext), 10, 64)
+		if err != nil || off < 0 {
 			continue
 		}
-		bases = append(bases, base)
+		*list = append(*list, off)
 	}
-	sort.Slice(bases, func(i, j int) bool { return bases[i] < bases[j] })
-	return bases, nil
+	slices.Sort(bases)
+	slices.Sort(snapshots)
+	return bases, snapshots, nil
 }
 
 // Config returns the current configuration.
@@ -237,11 +245,14 @@ func (l *Log) Append(batches []Batch, epoch int32) (int64, error) {
 	}
 	first := l.next
 	var records int64
-	now := time.Now().UnixMilli()
+	var now int64 // read once, and only for producer batches
 	for i := range batches {
 		b := &batches[i]
-		if b.Header.ProducerID >= 0 && !b.Header.IsControl() && b.Header.BaseSequence >= 0 {
-			dup, err := l.producers[b.Header.ProducerID].check(&b.Header)
+		if b.Header.ProducerID >= 0 {
+			if now == 0 {
+				now = time.Now().UnixMilli()
+			}
+			dup, err := l.checkProducer(&b.Header)
 			if err != nil {
 				return 0, err
 			}

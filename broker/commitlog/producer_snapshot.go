@@ -6,10 +6,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"os"
-	"path/filepath"
 	"slices"
-	"strconv"
-	"strings"
 	"time"
 )
 
@@ -151,59 +148,29 @@ func (l *Log) writeProducerSnapshot() error {
 		os.Remove(tmp)
 		return fmt.Errorf("write producer snapshot %d: %w", l.next, err)
 	}
-	offs, err := listSnapshots(l.dir)
-	if err != nil {
-		return err
+	if n := len(l.snapshots); n == 0 || l.snapshots[n-1] < l.next {
+		l.snapshots = append(l.snapshots, l.next)
 	}
-	for len(offs) > snapshotsKept {
-		os.Remove(segPath(l.dir, offs[0], snapshotExt))
-		offs = offs[1:]
+	for len(l.snapshots) > snapshotsKept {
+		os.Remove(segPath(l.dir, l.snapshots[0], snapshotExt))
+		l.snapshots = l.snapshots[1:]
 	}
 	return nil
 }
 
-// listSnapshots returns the offsets of the snapshots in dir, oldest first,
-// removing leftovers of interrupted writes.
-func listSnapshots(dir string) ([]int64, error) {
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		return nil, fmt.Errorf("list producer snapshots: %w", err)
-	}
-	var offs []int64
-	for _, e := range ents {
-		name := e.Name()
-		if strings.HasSuffix(name, snapshotExt+".tmp") {
-			os.Remove(filepath.Join(dir, name))
-			continue
-		}
-		if !strings.HasSuffix(name, snapshotExt) {
-			continue
-		}
-		off, err := strconv.ParseInt(strings.TrimSuffix(name, snapshotExt), 10, 64)
-		if err == nil && off >= 0 {
-			offs = append(offs, off)
-		}
-	}
-	slices.Sort(offs)
-	return offs, nil
-}
-
-// loadProducers rebuilds the producer state when the log opens: from the
-// newest usable snapshot at or below the log end, then by replaying the
-// batches after it (from the first segment when there is none). Snapshots
-// past the log end (its tail was lost in a crash) or failing their checks
-// are removed.
-func (l *Log) loadProducers() error {
-	offs, err := listSnapshots(l.dir)
-	if err != nil {
-		return err
-	}
+// loadProducers rebuilds the producer state when the log opens, given the
+// snapshot offsets found in its directory: from the newest usable snapshot
+// at or below the log end, then by replaying the batches after it (from the
+// first segment when there is none). Snapshots past the log end (its tail
+// was lost in a crash) or failing their checks are removed.
+func (l *Log) loadProducers(offs []int64) error {
 	l.producers = producerStates{}
 	from := l.segments[0].base
 	for i := len(offs) - 1; i >= 0; i-- {
 		path := segPath(l.dir, offs[i], snapshotExt)
 		if offs[i] > l.next {
 			os.Remove(path)
+			offs = offs[:i]
 			continue
 		}
 		b, err := os.ReadFile(path)
@@ -218,11 +185,13 @@ func (l *Log) loadProducers() error {
 		if err != nil {
 			l.logger.Warn("ignoring producer snapshot", "offset", offs[i], "err", err)
 			os.Remove(path)
+			offs = offs[:i]
 			continue
 		}
 		l.producers, from = ps, max(from, at)
 		break
 	}
+	l.snapshots = offs // the newest left is the one loaded, if any
 	l.openTxns = map[int64]int64{}
 	for pid, e := range l.producers {
 		if e.txnFirst >= 0 {

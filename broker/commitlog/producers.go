@@ -106,6 +106,15 @@ func (e *producerEntry) check(h *Header) (*producerBatch, error) {
 	return nil, nil
 }
 
+// checkProducer checks a producer's batch against its state; transaction
+// markers are written by the coordinator and not checked. Callers hold l.mu.
+func (l *Log) checkProducer(h *Header) (*producerBatch, error) {
+	if h.IsControl() || h.BaseSequence < 0 {
+		return nil, nil // a marker, or the broker's own transactional write
+	}
+	return l.producers[h.ProducerID].check(h)
+}
+
 // producerStates maps producer id to state; the Log's mutex guards it.
 type producerStates map[int64]*producerEntry
 

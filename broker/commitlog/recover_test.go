@@ -71,7 +71,7 @@ type filePos struct {
 // segmentFiles lists the segment bases in dir and every batch in them.
 func segmentFiles(t *testing.T, dir string) ([]int64, []filePos) {
 	t.Helper()
-	bases, err := listSegments(dir)
+	bases, _, err := listSegments(dir)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -93,7 +93,7 @@ func TestTransactionsInLog(t *testing.T) {
 		}},
 		{name: "transaction indexes missing past the snapshot", spoil: func(t *testing.T, dir string) {
 			offs := mustSnapshots(t, dir)
-			bases, _ := listSegments(dir)
+			bases, _, _ := listSegments(dir)
 			for _, b := range bases {
 				if b >= offs[len(offs)-1] {
 					os.Remove(segPath(dir, b, txnIndexExt))
@@ -101,7 +101,7 @@ func TestTransactionsInLog(t *testing.T) {
 			}
 		}},
 		{name: "transaction indexes and snapshots missing", spoil: func(t *testing.T, dir string) {
-			bases, _ := listSegments(dir)
+			bases, _, _ := listSegments(dir)
 			for _, b := range bases {
 				os.Remove(segPath(dir, b, txnIndexExt))
 			}
