@@ -100,11 +100,17 @@ func TestInitProducerID(t *testing.T) {
 		"id without epoch":   {nil, 5, -1, kerr.InvalidRequest.Code},
 		"epoch without id":   {nil, -1, 2, kerr.InvalidRequest.Code},
 		"empty txn id":       {kmsg.StringPtr(""), -1, -1, kerr.InvalidRequest.Code},
-		"transactional (no)": {kmsg.StringPtr("app-1"), -1, -1, kerr.UnsupportedVersion.Code},
 	} {
 		if r := initProducerID(t, cl, 4, c.txn, c.pid, c.epoch); r.ErrorCode != c.want || r.ProducerID != -1 {
 			t.Errorf("%s: error %d, id %d; want error %d", name, r.ErrorCode, r.ProducerID, c.want)
 		}
+	}
+
+	// A transactional id keeps its producer id; each init bumps the epoch.
+	t1 := initProducerID(t, cl, 4, kmsg.StringPtr("app-1"), -1, -1)
+	fresh(t1)
+	if t2 := initProducerID(t, cl, 4, kmsg.StringPtr("app-1"), -1, -1); t2.ErrorCode != 0 || t2.ProducerID != t1.ProducerID || t2.ProducerEpoch != 1 {
+		t.Errorf("transactional re-init: error %d, id %d, epoch %d; want id %d epoch 1", t2.ErrorCode, t2.ProducerID, t2.ProducerEpoch, t1.ProducerID)
 	}
 
 	// After a restart, ids come from a new block: none is handed out twice.
