@@ -9,6 +9,8 @@
 #   BENCH_REPEAT=3 make bench    three interleaved rounds, medians reported
 #   BENCH_GROUP=0 make bench     leaves out the consumer-group section (about
 #                                1.5 min: rebalance settle times, commits/s)
+#   BENCH_TXN=0 make bench       leaves out the idempotent/transactional
+#                                produce section (about 1 min)
 #   BENCH_BIG=1 make bench       adds produce/consume on an empty log against
 #                                the same log filled to 20 GiB (+about 3 min, and
 #                                needs 2.5x that in free disk space)
@@ -18,7 +20,8 @@
 # [300000], BENCH_REPEAT [1], BENCH_SCALE [0], BENCH_SCALE_RECORDS [2000000],
 # BENCH_BIG [0], BENCH_BIG_GIB [20], BENCH_BIG_ROUNDS [3], BENCH_GROUP [1],
 # BENCH_GROUP_HEARTBEAT [250ms], BENCH_GROUP_REBALANCES [20],
-# BENCH_GROUP_COMMIT_SEC [5],
+# BENCH_GROUP_COMMIT_SEC [5], BENCH_TXN [1], BENCH_TXN_RECORDS [2000000],
+# BENCH_TXN_ROUNDS [3],
 # BENCH_PROFILE [0; 1 saves CPU profiles of the broker in bin/bench-profiles/],
 # BENCH_TMPDIR [where the data goes; $TMPDIR or /tmp], BENCH_OUT
 # [bin/bench-results.json], BENCH_KEEP [0; 1 keeps the temporary directory].
@@ -50,6 +53,9 @@ GROUP=${BENCH_GROUP:-1}
 GROUP_HEARTBEAT=${BENCH_GROUP_HEARTBEAT:-250ms}
 GROUP_REBALANCES=${BENCH_GROUP_REBALANCES:-20}
 GROUP_COMMIT_SEC=${BENCH_GROUP_COMMIT_SEC:-5}
+TXN=${BENCH_TXN:-1}
+TXN_RECORDS=${BENCH_TXN_RECORDS:-2000000}
+TXN_ROUNDS=${BENCH_TXN_ROUNDS:-3}
 PROFILE=${BENCH_PROFILE:-0}
 REPEAT=${BENCH_REPEAT:-1}
 SIZE=100             # record bytes
@@ -622,10 +628,38 @@ if [ "$GROUP" = 1 ]; then
     n=${inflight}x_${groups}g
     row "offset commits/s, 8 clients x $inflight, $groups group$([ "$groups" != 1 ] && echo s)" \
       "$(median "sluice_group_commit_$n.rate")" commits/s "$(median "kfake_group_commit_$n.rate")" kfake value_ge 20000 \
-      "$((8 * inflight)) requests in flight; p99 $(median "sluice_group_commit_$n.p99") ms (kfake $(median "kfake_group_commit_$n.p99") ms); broker CPU per commit $(awk -v c="$(median "sluice_group_commit_$n.cpu")" 'BEGIN { if (c != "") printf "%.0f", c }') us (kfake $(awk -v c="$(median "kfake_group_commit_$n.cpu")" 'BEGIN { if (c != "") printf "%.0f", c }') us); Sluice fsyncs __consumer_offsets before answering, kfake keeps offsets in memory"
+      "$((8 * inflight)) requests in flight; p99 $(median "sluice_group_commit_$n.p99") ms (kfake $(median "kfake_group_commit_$n.p99") ms); broker CPU per commit $(awk -v c="$(median "sluice_group_commit_$n.cpu")" 'BEGIN { if (c != "") printf "%.0f", c }') us (kfake $(awk -v c="$(median "kfake_group_commit_$n.cpu")" 'BEGIN { if (c != "") printf "%.0f", c }') us); Sluice answers once the commit is in __consumer_offsets (its fsync follows in the background), kfake keeps offsets in memory"
   done
   stop "$SLUICE_PID"
   stop "$KFAKE_PID"
+fi
+
+# ---------------------------------------------------------------- transactions
+
+# Idempotent and transactional producers (BENCH_TXN=1, the default), on a
+# fresh node: TXN_ROUNDS interleaved rounds of acks=all without
+# idempotence, idempotent, and transactional with a commit every 100 ms
+# (each commit flushes, then ends the transaction), 6 partitions each.
+if [ "$TXN" = 1 ]; then
+  log "transactions: acks=all, idempotent and transactional produce, $TXN_ROUNDS interleaved rounds"
+  start_sluice "$TMP/sluice-txn"
+  txn_produce() { # ADDR TOPIC EXTRA_FLAGS...
+    local addr=$1 topic=$2
+    shift 2
+    timeout --kill-after=10 $RUN_TIMEOUT "$SLUICE" bench produce --brokers "$addr" --topic "$topic" --acks all \
+      --records "$TXN_RECORDS" --record-size $SIZE --linger "$LINGER" --batch-bytes $BATCH \
+      --partitions 6 --producers 1 --format json "$@"
+  }
+  for r in $(seq "$TXN_ROUNDS"); do
+    measure sluice_txn_plain_r$r "$SLUICE_PID" txn_produce "$SLUICE_ADDR" "bench-txn-plain-$r"
+    measure sluice_txn_idem_r$r "$SLUICE_PID" txn_produce "$SLUICE_ADDR" "bench-txn-idem-$r" --idempotent
+    measure sluice_txn_txn_r$r "$SLUICE_PID" txn_produce "$SLUICE_ADDR" "bench-txn-txn-$r" --transactional 100ms
+  done
+  rate_row "idempotent produce vs acks=all" sluice_txn_idem sluice_txn_plain "acks=all, not idempotent" ratio_ge 0.90 \
+    "6 partitions, 1 client; idempotent keeps 1 request in flight per broker (franz-go), the plain run 5"
+  rate_row "transactional produce (commit /100 ms) vs idempotent" sluice_txn_txn sluice_txn_idem "idempotent" ratio_ge 0.60 \
+    "each commit flushes the client, then EndTxn writes a marker to every partition and fsyncs"
+  stop "$SLUICE_PID"
 fi
 
 # ---------------------------------------------------------------- scale
