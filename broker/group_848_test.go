@@ -15,52 +15,12 @@ import (
 	"github.com/sluice-io/sluice/internal/testbroker"
 )
 
-// KIP-848 acceptance with franz-go's next-generation consumer
-// (kgo.ServerSideBalancer): the broker assigns with its uniform (franz-go
-// asks for it with the sticky balancer) or range assignor.
+// KIP-848 with franz-go's next-generation consumer (kgo.ServerSideBalancer):
+// regular-expression subscriptions and a broker restart under running
+// members. TestGroupBalancers runs the uniform and range assignors.
 
 func kip848Opts(bal kgo.GroupBalancer) []kgo.Opt {
 	return []kgo.Opt{kgo.Balancers(bal), kgo.ServerSideBalancer()}
-}
-
-func TestGroupKIP848(t *testing.T) {
-	b := testbroker.Start(t)
-	adm, cl := compatAdmin(t, b.Addr())
-	const n = 3000
-	for _, bal := range []struct {
-		assignor string
-		b        kgo.GroupBalancer
-	}{
-		{"uniform", kgo.StickyBalancer()},
-		{"range", kgo.RangeBalancer()},
-	} {
-		t.Run(bal.assignor, func(t *testing.T) {
-			topic, group := "k848-"+bal.assignor, "g848-"+bal.assignor
-			compatCreateTopic(t, adm, topic, groupTestPartitions, nil)
-			groupProduce(t, b.Addr(), topic, 0, n)
-			seen := &groupSeen{seen: map[int]int{}}
-			var members []*groupMember
-			for i := 0; i < 3; i++ {
-				members = append(members, startGroupMember(t, b.Addr(), group, topic, seen, kip848Opts(bal.b)...))
-			}
-			groupWait(t, 30*time.Second, "every record consumed", func() bool { return seen.count() == n })
-			groupWait(t, 20*time.Second, "a stable group of 3 with every partition assigned", func() bool {
-				return groupStable(t, adm, group, 3, topic) && kip848Settled(t, cl, group, bal.assignor, 3)
-			})
-			if typ := listedGroupType(t, cl, group); typ != "consumer" {
-				t.Fatalf("ListGroups v5 says %s is a %q group, want consumer (the client did not use KIP-848)", group, typ)
-			}
-			groupCommitAll(t, adm, group, topic, members)
-			for _, m := range members {
-				m.stop()
-			}
-			groupWait(t, 10*time.Second, "the group to empty", func() bool {
-				dg, err := adm.DescribeGroups(compatCtx(t, 5*time.Second), group)
-				return err == nil && dg[group].State == "Empty"
-			})
-			groupResume(t, b.Addr(), group, topic, n, n+300, kip848Opts(bal.b)...)
-		})
-	}
 }
 
 // kip848Settled checks ConsumerGroupDescribe: the group is Stable at one
@@ -100,7 +60,7 @@ func listedGroupType(t *testing.T, cl *kgo.Client, group string) string {
 			return g.GroupType
 		}
 	}
-	return ""
+	return "classic" // filtered out: not a consumer group
 }
 
 // TestGroupKIP848Regex subscribes by regular expression: the broker

@@ -705,25 +705,11 @@ func churnSettled(t *testing.T, adm *kadm.Client, group, topic string, alive []*
 	for _, m := range alive {
 		live[m.name] = true
 	}
-	owners := map[int32]int{}
 	for _, m := range g.Members {
-		ca, ok := m.Assigned.AsConsumer()
-		if !ok || !live[m.ClientID] {
+		if !live[m.ClientID] {
 			return false
 		}
 		delete(live, m.ClientID)
-		for _, at := range ca.Topics {
-			if at.Topic == topic {
-				for _, p := range at.Partitions {
-					owners[p]++
-				}
-			}
-		}
 	}
-	for p := int32(0); p < groupTestPartitions; p++ {
-		if owners[p] != 1 {
-			return false
-		}
-	}
-	return true
+	return assignedOnce(g.Members, topic)
 }

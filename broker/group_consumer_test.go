@@ -168,37 +168,51 @@ func groupResume(t *testing.T, addr, group, topic string, from, to int, opts ...
 	}
 }
 
+// TestGroupBalancers runs the classic balancers and KIP-848 (franz-go's
+// next-generation consumer, kgo.ServerSideBalancer: the broker assigns
+// with its uniform assignor, which franz-go asks for with the sticky
+// balancer, or its range assignor).
 func TestGroupBalancers(t *testing.T) {
 	b := testbroker.Start(t)
-	adm, _ := compatAdmin(t, b.Addr())
+	adm, cl := compatAdmin(t, b.Addr())
 	const n = 3000
 	for _, bal := range []struct {
-		name string
-		b    kgo.GroupBalancer
+		name     string
+		b        kgo.GroupBalancer
+		assignor string // KIP-848: the server-side assignor
 	}{
-		{"range", kgo.RangeBalancer()},
-		{"roundrobin", kgo.RoundRobinBalancer()},
-		{"sticky", kgo.StickyBalancer()},
-		{"cooperative-sticky", kgo.CooperativeStickyBalancer()},
+		{"range", kgo.RangeBalancer(), ""},
+		{"roundrobin", kgo.RoundRobinBalancer(), ""},
+		{"sticky", kgo.StickyBalancer(), ""},
+		{"cooperative-sticky", kgo.CooperativeStickyBalancer(), ""},
+		{"kip848-uniform", kgo.StickyBalancer(), "uniform"},
+		{"kip848-range", kgo.RangeBalancer(), "range"},
 	} {
 		t.Run(bal.name, func(t *testing.T) {
 			topic, group := "grp-"+bal.name, "g-"+bal.name
+			opts := []kgo.Opt{kgo.Balancers(bal.b)}
+			if bal.assignor != "" {
+				opts = append(opts, kgo.ServerSideBalancer())
+			}
 			compatCreateTopic(t, adm, topic, groupTestPartitions, nil)
 			groupProduce(t, b.Addr(), topic, 0, n)
 			seen := &groupSeen{seen: map[int]int{}}
 			var members []*groupMember
 			for i := 0; i < 3; i++ {
-				members = append(members, startGroupMember(t, b.Addr(), group, topic, seen, kgo.Balancers(bal.b)))
+				members = append(members, startGroupMember(t, b.Addr(), group, topic, seen, opts...))
 			}
 			groupWait(t, 30*time.Second, "every record consumed", func() bool { return seen.count() == n })
 			groupWait(t, 20*time.Second, "a stable group of 3 with every partition assigned", func() bool {
-				return groupStable(t, adm, group, 3, topic)
+				return groupStable(t, adm, group, 3, topic) && (bal.assignor == "" || kip848Settled(t, cl, group, bal.assignor, 3))
 			})
+			if typ := listedGroupType(t, cl, group); (bal.assignor != "") != (typ == "consumer") {
+				t.Fatalf("ListGroups v5 says %s is a %q group (KIP-848 asked: %v)", group, typ, bal.assignor != "")
+			}
 			groupCommitAll(t, adm, group, topic, members)
 			for _, m := range members {
 				m.stop()
 			}
-			groupResume(t, b.Addr(), group, topic, n, n+300, kgo.Balancers(bal.b))
+			groupResume(t, b.Addr(), group, topic, n, n+300, opts...)
 		})
 	}
 }
@@ -212,11 +226,14 @@ func groupStable(t *testing.T, adm *kadm.Client, group string, want int, topic s
 		return false
 	}
 	g := dg[group]
-	if g.Err != nil || g.State != "Stable" || len(g.Members) != want {
-		return false
-	}
+	return g.Err == nil && g.State == "Stable" && len(g.Members) == want && assignedOnce(g.Members, topic)
+}
+
+// assignedOnce reports whether the members' assignments (in the consumer
+// protocol) cover every partition of topic exactly once.
+func assignedOnce(members []kadm.DescribedGroupMember, topic string) bool {
 	owners := map[int32]int{}
-	for _, m := range g.Members {
+	for _, m := range members {
 		ca, ok := m.Assigned.AsConsumer()
 		if !ok {
 			return false

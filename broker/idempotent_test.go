@@ -97,9 +97,9 @@ func TestInitProducerID(t *testing.T) {
 		epoch int16
 		want  int16
 	}{
-		"id without epoch":   {nil, 5, -1, kerr.InvalidRequest.Code},
-		"epoch without id":   {nil, -1, 2, kerr.InvalidRequest.Code},
-		"empty txn id":       {kmsg.StringPtr(""), -1, -1, kerr.InvalidRequest.Code},
+		"id without epoch": {nil, 5, -1, kerr.InvalidRequest.Code},
+		"epoch without id": {nil, -1, 2, kerr.InvalidRequest.Code},
+		"empty txn id":     {kmsg.StringPtr(""), -1, -1, kerr.InvalidRequest.Code},
 	} {
 		if r := initProducerID(t, cl, 4, c.txn, c.pid, c.epoch); r.ErrorCode != c.want || r.ProducerID != -1 {
 			t.Errorf("%s: error %d, id %d; want error %d", name, r.ErrorCode, r.ProducerID, c.want)
