@@ -103,6 +103,18 @@ func (c *Coordinator) complete(t *txn, commit bool) int16 {
 		t.state, t.lastOutcome = CompleteCommit, CompleteCommit
 	}
 	t.partitions, t.updated, t.started = map[string]map[int32]bool{}, time.Now(), time.Time{}
+	// If this write fails the markers are still written and the outcome
+	// stands: a restart finds the transaction prepared and writes them
+	// again, harmlessly.
+	c.writeState(t)
+	return 0
+}
+
+// writeState writes t's state and waits until it is durable, keeping other
+// requests of t out (busy) meanwhile. The caller holds c.mu, which
+// writeState releases.
+func (c *Coordinator) writeState(t *txn) error {
+	t.busy = true
 	wait := c.cfg.Log.Append(t.id, []Record{t.record()})
 	c.mu.Unlock()
 	err := <-wait
@@ -110,11 +122,9 @@ func (c *Coordinator) complete(t *txn, commit bool) int16 {
 	t.busy = false
 	c.mu.Unlock()
 	if err != nil {
-		// The markers are written: the outcome stands. A restart finds
-		// the transaction prepared and writes them again, harmlessly.
 		c.cfg.Logger.Error("write transaction state", "transactional_id", t.id, "err", err)
 	}
-	return 0
+	return err
 }
 
 // check aborts transactions past their timeout (fencing their producer),

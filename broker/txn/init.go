@@ -71,15 +71,7 @@ func (c *Coordinator) initDone(t *txn, timeout time.Duration) (int64, int16, int
 	t.timeout, t.state, t.updated, t.started = timeout, Empty, time.Now(), time.Time{}
 	t.partitions = map[string]map[int32]bool{}
 	pid, epoch := t.producerID, t.epoch
-	t.busy = true
-	wait := c.cfg.Log.Append(t.id, []Record{t.record()})
-	c.mu.Unlock()
-	err := <-wait
-	c.mu.Lock()
-	t.busy = false
-	c.mu.Unlock()
-	if err != nil {
-		c.cfg.Logger.Error("write transaction state", "transactional_id", t.id, "err", err)
+	if err := c.writeState(t); err != nil {
 		return -1, -1, kerr.CoordinatorNotAvailable.Code
 	}
 	return pid, epoch, 0
