@@ -89,14 +89,24 @@ func TestInitProducerID(t *testing.T) {
 		epoch int16
 		want  int16
 	}{
-		"id without epoch":   {nil, 5, -1, kerr.InvalidRequest.Code},
-		"epoch without id":   {nil, -1, 2, kerr.InvalidRequest.Code},
-		"empty txn id":       {kmsg.StringPtr(""), -1, -1, kerr.InvalidRequest.Code},
-		"transactional (no)": {kmsg.StringPtr("app-1"), -1, -1, kerr.UnsupportedVersion.Code},
+		"id without epoch": {nil, 5, -1, kerr.InvalidRequest.Code},
+		"epoch without id": {nil, -1, 2, kerr.InvalidRequest.Code},
+		"empty txn id":     {kmsg.StringPtr(""), -1, -1, kerr.InvalidRequest.Code},
 	} {
 		if r := initProducerID(t, cl, 4, c.txn, c.pid, c.epoch); r.ErrorCode != c.want || r.ProducerID != -1 {
 			t.Errorf("%s: error %d, id %d; want error %d", name, r.ErrorCode, r.ProducerID, c.want)
 		}
+	}
+
+	// A transactional id: each fresh init fences the previous holder, which
+	// may not claim the new epoch by re-initializing with its old one.
+	a := initProducerID(t, cl, 4, kmsg.StringPtr("app-1"), -1, -1)
+	fresh(a)
+	if r := initProducerID(t, cl, 4, kmsg.StringPtr("app-1"), -1, -1); r.ErrorCode != 0 || r.ProducerID != a.ProducerID || r.ProducerEpoch != 1 {
+		t.Fatalf("second init of app-1: error %d, id %d, epoch %d", r.ErrorCode, r.ProducerID, r.ProducerEpoch)
+	}
+	if r := initProducerID(t, cl, 4, kmsg.StringPtr("app-1"), a.ProducerID, 0); r.ErrorCode != kerr.ProducerFenced.Code {
+		t.Fatalf("the fenced holder's re-init: error %d, id %d, epoch %d; want PRODUCER_FENCED", r.ErrorCode, r.ProducerID, r.ProducerEpoch)
 	}
 
 	// After a restart, ids come from a new block: none is handed out twice.
