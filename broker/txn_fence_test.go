@@ -321,3 +321,54 @@ func TestTxnOffsetCommitSurvivesRestart(t *testing.T) {
 		t.Fatalf("read_committed consumer of the output got %d records, want %d", len(got), 2*perPartition)
 	}
 }
+
+// TestAbortedTransactionsSurviveRestart: with small segments, so aborted
+// transactions sit in rolled segments' .txnindex files and in the active
+// one, read_committed consumers skip exactly the aborted records after a
+// restart, twice (the second start reads what the first rewrote).
+func TestAbortedTransactionsSurviveRestart(t *testing.T) {
+	cfg := testbroker.Config(t.TempDir())
+	b := testbroker.StartConfig(t, cfg)
+	adm, _ := compatAdmin(t, b.Addr())
+	const topic = "txn-aborted-restart"
+	segment := "2048"
+	compatCreateTopic(t, adm, topic, 1, map[string]*string{"segment.bytes": &segment})
+	ctx := compatCtx(t, 60*time.Second)
+	cl := txnProducer(t, b.Addr(), "aborted-restart", topic)
+	want := 0
+	for i := range 30 {
+		commit := i%3 != 1
+		if err := cl.BeginTransaction(); err != nil {
+			t.Fatal(err)
+		}
+		for j := range 5 {
+			v := fmt.Sprintf("t%02d-%d-%v-%s", i, j, commit, strings.Repeat("x", 40))
+			if err := cl.ProduceSync(ctx, kgo.StringRecord(v)).FirstErr(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := cl.EndTransaction(ctx, kgo.TransactionEndTry(commit)); err != nil {
+			t.Fatal(err)
+		}
+		if commit {
+			want += 5
+		}
+	}
+	check := func(when string) {
+		t.Helper()
+		got := consumeAll(t, b.Addr(), topic, true, want+1, 1500*time.Millisecond)
+		if len(got) != want {
+			t.Fatalf("%s: read_committed consumer got %d records, want %d", when, len(got), want)
+		}
+		for _, v := range got {
+			if strings.Contains(v, "-false-") {
+				t.Fatalf("%s: read_committed consumer got %q, of an aborted transaction", when, v)
+			}
+		}
+	}
+	check("before the restart")
+	b = testbroker.Restart(t, b, cfg)
+	check("after a restart")
+	b = testbroker.Restart(t, b, cfg)
+	check("after a second restart")
+}

@@ -57,19 +57,21 @@ func TestExactlyOnceTransformThroughCrashes(t *testing.T) {
 	var wg sync.WaitGroup
 	runCtx, stopWorkers := context.WithCancel(ctx)
 	defer stopWorkers()
-	start := func(id string) *transformer {
+	// The first worker to reach the middle of a transaction once kill is
+	// closed vanishes and reports itself on vanished.
+	kill, vanished := make(chan struct{}), make(chan *transformer, 1)
+	var claimed atomic.Bool
+	start := func(id string) {
 		w := &transformer{t: t, addr: n.kafka, txnID: id, group: group, in: in, out: out,
-			dial: &cutDialer{}, kill: make(chan struct{}), done: make(chan struct{}), stats: &stats, closers: &wg}
+			dial: &cutDialer{}, kill: kill, claimed: &claimed, vanished: vanished, stats: &stats, closers: &wg}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			w.run(runCtx)
 		}()
-		return w
 	}
-	ws := make([]*transformer, workers)
-	for i := range ws {
-		ws[i] = start(fmt.Sprintf("eos-transform-%d", i))
+	for i := range workers {
+		start(fmt.Sprintf("eos-transform-%d", i))
 	}
 
 	// Chaos by progress: the group's committed offsets say how far the
@@ -97,14 +99,14 @@ func TestExactlyOnceTransformThroughCrashes(t *testing.T) {
 	events := []event{
 		{total * 15 / 100, "SIGKILL and restart the broker", func() { n.kill(); n.start() }},
 		{total * 40 / 100, "a worker vanishes mid-transaction", func() {
-			victim := ws[1]
-			close(victim.kill)
+			close(kill)
 			select {
-			case <-victim.done:
-			case <-ctx.Done():
-				t.Fatal("the victim worker did not stop")
+			case victim := <-vanished:
+				t.Logf("%s vanished with a transaction open", victim.txnID)
+				start(victim.txnID) // same transactional id: fences it and aborts its transaction
+			case <-time.After(30 * time.Second):
+				t.Fatal("no worker reached a transaction to vanish in")
 			}
-			ws[1] = start(victim.txnID) // same transactional id: fences and aborts the old one
 		}},
 		{total * 65 / 100, "SIGKILL and restart the broker", func() { n.kill(); n.start() }},
 	}
@@ -286,8 +288,9 @@ type transformer struct {
 	addr, txnID, group  string
 	in, out             string
 	dial                *cutDialer
-	kill                chan struct{} // closed: vanish inside the next transaction
-	done                chan struct{}
+	kill                chan struct{} // closed: the first worker to claim it vanishes inside its transaction
+	claimed             *atomic.Bool
+	vanished            chan<- *transformer
 	stats               *eosStats
 	closers             *sync.WaitGroup
 	loggedFirstFailures atomic.Int64
@@ -315,7 +318,6 @@ func (w *transformer) opts() []kgo.Opt {
 }
 
 func (w *transformer) run(ctx context.Context) {
-	defer close(w.done)
 	for ctx.Err() == nil {
 		sess, err := kgo.NewGroupTransactSession(w.opts()...)
 		if err != nil {
@@ -334,6 +336,7 @@ func (w *transformer) run(ctx context.Context) {
 			sess.Close()
 		}()
 		if vanished {
+			w.vanished <- w
 			return
 		}
 		w.stats.restarts.Add(1)
@@ -366,10 +369,9 @@ func (w *transformer) loop(ctx context.Context, sess *kgo.GroupTransactSession) 
 		produceErr := e.Err()
 		select {
 		case <-w.kill:
-			if produceErr != nil {
-				continue // no open transaction with records: try the next one
+			if produceErr == nil && w.claimed.CompareAndSwap(false, true) {
+				return true // records of an open transaction are written
 			}
-			return true
 		default:
 		}
 		committed, err := sess.End(ctx, kgo.TransactionEndTry(produceErr == nil))
