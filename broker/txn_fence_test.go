@@ -3,6 +3,7 @@ package broker_test
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -371,4 +372,59 @@ func TestAbortedTransactionsSurviveRestart(t *testing.T) {
 	check("after a restart")
 	b = testbroker.Restart(t, b, cfg)
 	check("after a second restart")
+}
+
+// TestDescribeAndListTransactions: an open transaction is Ongoing with its
+// partitions, producer and start time; after the commit it is
+// CompleteCommit with none; ListTransactions filters by state and producer.
+func TestDescribeAndListTransactions(t *testing.T) {
+	b := testbroker.Start(t)
+	adm, _ := compatAdmin(t, b.Addr())
+	const topic = "txn-describe"
+	compatCreateTopic(t, adm, topic, 2, nil)
+	ctx := compatCtx(t, 30*time.Second)
+	cl := txnProducer(t, b.Addr(), "described", topic, kgo.TransactionTimeout(30*time.Second))
+	if err := cl.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	before := time.Now().UnixMilli()
+	if err := cl.ProduceSync(ctx, &kgo.Record{Partition: 1, Value: []byte("v")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	describe := func() kadm.DescribedTransaction {
+		t.Helper()
+		ds, err := adm.DescribeTransactions(ctx, "described")
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, ok := ds["described"]
+		if !ok || d.Err != nil {
+			t.Fatalf("describe: %+v (found %v)", d, ok)
+		}
+		return d
+	}
+	d := describe()
+	if d.State != "Ongoing" || d.TimeoutMillis != 30_000 || d.ProducerID < 0 || d.StartTimestamp < before-1000 ||
+		!slices.Equal(d.Topics.Sorted()[0].Partitions, []int32{1}) || len(d.Topics) != 1 {
+		t.Fatalf("open transaction described as %+v (topics %v)", d, d.Topics.Sorted())
+	}
+	list, err := adm.ListTransactions(ctx, nil, []string{"Ongoing"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l, ok := list["described"]; !ok || l.ProducerID != d.ProducerID || l.State != "Ongoing" {
+		t.Fatalf("ListTransactions(Ongoing) = %+v", list)
+	}
+	if err := cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
+		t.Fatal(err)
+	}
+	if d := describe(); d.State != "CompleteCommit" || len(d.Topics) != 0 {
+		t.Fatalf("committed transaction described as %+v", d)
+	}
+	if list, err := adm.ListTransactions(ctx, nil, []string{"Ongoing"}); err != nil || len(list) != 0 {
+		t.Fatalf("ListTransactions(Ongoing) after the commit = %+v, %v", list, err)
+	}
+	if list, err := adm.ListTransactions(ctx, []int64{d.ProducerID}, nil); err != nil || len(list) != 1 {
+		t.Fatalf("ListTransactions(producer %d) = %+v, %v", d.ProducerID, list, err)
+	}
 }
