@@ -106,11 +106,15 @@ func TestInitProducerID(t *testing.T) {
 		}
 	}
 
-	// A transactional id keeps its producer id; each init bumps the epoch.
-	t1 := initProducerID(t, cl, 4, kmsg.StringPtr("app-1"), -1, -1)
-	fresh(t1)
-	if t2 := initProducerID(t, cl, 4, kmsg.StringPtr("app-1"), -1, -1); t2.ErrorCode != 0 || t2.ProducerID != t1.ProducerID || t2.ProducerEpoch != 1 {
-		t.Errorf("transactional re-init: error %d, id %d, epoch %d; want id %d epoch 1", t2.ErrorCode, t2.ProducerID, t2.ProducerEpoch, t1.ProducerID)
+	// A transactional id: each fresh init fences the previous holder, which
+	// may not claim the new epoch by re-initializing with its old one.
+	a := initProducerID(t, cl, 4, kmsg.StringPtr("app-1"), -1, -1)
+	fresh(a)
+	if r := initProducerID(t, cl, 4, kmsg.StringPtr("app-1"), -1, -1); r.ErrorCode != 0 || r.ProducerID != a.ProducerID || r.ProducerEpoch != 1 {
+		t.Fatalf("second init of app-1: error %d, id %d, epoch %d", r.ErrorCode, r.ProducerID, r.ProducerEpoch)
+	}
+	if r := initProducerID(t, cl, 4, kmsg.StringPtr("app-1"), a.ProducerID, 0); r.ErrorCode != kerr.ProducerFenced.Code {
+		t.Fatalf("the fenced holder's re-init: error %d, id %d, epoch %d; want PRODUCER_FENCED", r.ErrorCode, r.ProducerID, r.ProducerEpoch)
 	}
 
 	// After a restart, ids come from a new block: none is handed out twice.

@@ -126,10 +126,17 @@ func (l *Log) AbortedTransactions(from, to int64) []AbortedTxn {
 	return out
 }
 
-// writeAborted appends a to the active segment's .txnindex. Callers hold
+// writeAborted appends a to the .txnindex of the segment holding its
+// marker: the active one's, kept open, or (when the state is replayed
+// from a rolled segment, its snapshot lost) that segment's, synced at
+// once since no roll or close will. An entry in another segment's file
+// would be dropped as misplaced when the log next opens. Callers hold
 // l.mu.
 func (l *Log) writeAborted(a AbortedTxn) error {
 	base := l.active().base
+	if i := l.segmentFor(a.LastOffset); i >= 0 && l.segments[i].base != base {
+		return appendAborted(segPath(l.dir, l.segments[i].base, txnIndexExt), a)
+	}
 	if l.txnIdx.f != nil && l.txnIdx.base != base {
 		if err := l.closeTxnIndex(); err != nil {
 			return err
@@ -146,6 +153,25 @@ func (l *Log) writeAborted(a AbortedTxn) error {
 		return fmt.Errorf("write transaction index of segment %d: %w", base, err)
 	}
 	l.txnIdx.dirty = true
+	return nil
+}
+
+// appendAborted appends a to the .txnindex at path and fsyncs it.
+func appendAborted(path string, a AbortedTxn) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("open transaction index %s: %w", path, err)
+	}
+	_, err = f.Write(encodeAborted(a))
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("write transaction index %s: %w", path, err)
+	}
 	return nil
 }
 

@@ -73,6 +73,7 @@ type txn struct {
 	id          string
 	producerID  int64
 	epoch       int16
+	lastEpoch   int16 // the epoch before a KIP-360 bump (a retry of it gets epoch), else -1
 	timeout     time.Duration
 	state       kmsg.TransactionState
 	partitions  map[string]map[int32]bool

@@ -229,3 +229,44 @@ func TestTransactionReload(t *testing.T) {
 		t.Fatalf("init after reload: epoch %d code %d, want %d", e, code, epoch+1)
 	}
 }
+
+// TestInitProducerIDRetryDoesNotUnfence: a producer re-initializing with
+// its old (id, epoch) (KIP-360) after a newer producer of the same
+// transactional id took the next epoch is fenced. It used to be taken for
+// a retry of its own bump and handed the newer producer's epoch, so the
+// two shared an epoch and the zombie could write and end transactions.
+func TestInitProducerIDRetryDoesNotUnfence(t *testing.T) {
+	c := testCoordinator(&memLog{}, &markerLog{})
+	defer c.Close()
+	pid, old, _ := c.InitProducerID("tx", time.Minute, -1, -1)
+	_, cur, code := c.InitProducerID("tx", time.Minute, -1, -1) // the new producer
+	if code != 0 || cur != old+1 {
+		t.Fatalf("second init: epoch %d code %d", cur, code)
+	}
+	if p, e, code := c.InitProducerID("tx", time.Minute, pid, old); code != kerr.ProducerFenced.Code {
+		t.Fatalf("the zombie's re-init got pid %d epoch %d code %d, want PRODUCER_FENCED", p, e, code)
+	}
+	// A genuine KIP-360 bump, and a retry of it whose answer was lost,
+	// still work.
+	p, bumped, code := c.InitProducerID("tx", time.Minute, pid, cur)
+	if code != 0 || p != pid || bumped != cur+1 {
+		t.Fatalf("bump: pid %d epoch %d code %d", p, bumped, code)
+	}
+	if p, e, code := c.InitProducerID("tx", time.Minute, pid, cur); code != 0 || p != pid || e != bumped {
+		t.Fatalf("retried bump: pid %d epoch %d code %d, want epoch %d", p, e, code, bumped)
+	}
+	// The transaction timing out fences the producer: re-initializing with
+	// the epoch it held is refused.
+	c.AddPartitions("tx", pid, bumped, []TP{{"t", 0}}, false)
+	c.check(time.Now().Add(2 * time.Minute))
+	deadline := time.Now().Add(5 * time.Second)
+	for c.Describe("tx").State != "CompleteAbort" {
+		if time.Now().After(deadline) {
+			t.Fatalf("the timed-out transaction is %s", c.Describe("tx").State)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if p, e, code := c.InitProducerID("tx", time.Minute, pid, bumped); code != kerr.ProducerFenced.Code {
+		t.Fatalf("re-init after the timeout fence got pid %d epoch %d code %d, want PRODUCER_FENCED", p, e, code)
+	}
+}

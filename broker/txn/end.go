@@ -62,6 +62,7 @@ func (c *Coordinator) owned(id string, pid int64, epoch int16) (*txn, int16) {
 func (c *Coordinator) prepare(t *txn, commit, fence bool) <-chan error {
 	if fence && t.epoch < math.MaxInt16-1 {
 		t.epoch++
+		t.lastEpoch = -1 // no producer may claim the fencing epoch as its retry
 	}
 	t.state = PrepareAbort
 	if commit {

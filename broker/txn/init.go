@@ -33,14 +33,17 @@ func (c *Coordinator) InitProducerID(id string, timeout time.Duration, prevPID i
 		t = &txn{id: id, epoch: -1, state: Empty, partitions: map[string]map[int32]bool{}}
 		c.txns[id] = t
 		c.setPID(t, pid)
-		return c.initDone(t, timeout)
+		return c.initDone(t, timeout, -1)
 	}
 	switch {
 	case t.busy || t.state == PrepareCommit || t.state == PrepareAbort:
 		c.mu.Unlock()
 		return -1, -1, kerr.ConcurrentTransactions.Code
-	case prevPID >= 0 && prevPID == t.producerID && prevEpoch == t.epoch-1 && t.state != Ongoing:
-		pid, epoch := t.producerID, t.epoch // a retry whose answer was lost
+	case prevPID >= 0 && prevPID == t.producerID && t.lastEpoch >= 0 && prevEpoch == t.lastEpoch && t.state != Ongoing:
+		// A retry of the KIP-360 bump from prevEpoch whose answer was
+		// lost. Only that bump: had a fresh InitProducerId or a fence
+		// moved the epoch on, prevEpoch's holder is a zombie.
+		pid, epoch := t.producerID, t.epoch
 		c.mu.Unlock()
 		return pid, epoch, 0
 	case prevPID >= 0 && (prevPID != t.producerID || prevEpoch != t.epoch):
@@ -59,15 +62,21 @@ func (c *Coordinator) InitProducerID(id string, timeout time.Duration, prevPID i
 			return -1, -1, kerr.CoordinatorNotAvailable.Code
 		}
 		c.setPID(t, pid)
-		t.epoch = -1
+		t.epoch, prevPID = -1, -1
 	}
-	return c.initDone(t, timeout)
+	last := int16(-1)
+	if prevPID >= 0 {
+		last = t.epoch // a KIP-360 bump of the producer's own epoch
+	}
+	return c.initDone(t, timeout, last)
 }
 
-// initDone bumps t's epoch, writes it down and answers. The caller holds
+// initDone bumps t's epoch, writes it down and answers; lastEpoch is the
+// epoch a KIP-360 bump replaces, -1 for a fresh init. The caller holds
 // c.mu, which initDone releases.
-func (c *Coordinator) initDone(t *txn, timeout time.Duration) (int64, int16, int16) {
+func (c *Coordinator) initDone(t *txn, timeout time.Duration, lastEpoch int16) (int64, int16, int16) {
 	t.epoch++
+	t.lastEpoch = lastEpoch
 	t.timeout, t.state, t.updated, t.started = timeout, Empty, time.Now(), time.Time{}
 	t.partitions = map[string]map[int32]bool{}
 	pid, epoch := t.producerID, t.epoch

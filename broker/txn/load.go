@@ -37,7 +37,7 @@ func (c *Coordinator) Load(key, value []byte) error {
 	}
 	t := c.txns[k.TransactionalID]
 	if t == nil {
-		t = &txn{id: k.TransactionalID}
+		t = &txn{id: k.TransactionalID, lastEpoch: -1} // not in the record: a lost answer's retry is fenced
 		c.txns[t.id] = t
 	}
 	c.setPID(t, v.ProducerID)
