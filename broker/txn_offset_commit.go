@@ -18,6 +18,8 @@ func init() { register(28, 0, 3, handleTxnOffsetCommit) }
 
 func handleTxnOffsetCommit(b *Broker, r *request) (*reply, error) {
 	req := r.kreq.(*kmsg.TxnOffsetCommitRequest)
+	var resp *kmsg.TxnOffsetCommitResponse
+	finish := func() {}
 	code := int16(0)
 	switch {
 	case req.Group == "":
@@ -25,11 +27,17 @@ func handleTxnOffsetCommit(b *Broker, r *request) (*reply, error) {
 	case !b.offsetsTopicReady() || !b.txnTopicReady():
 		code = kerr.CoordinatorNotAvailable.Code
 	default:
+		// Checked and written under the transaction coordinator's lock, as
+		// transactional produce is: the transaction cannot end (its marker
+		// be written) between the check and the write.
 		part := groupPartition(req.Group, b.partitionCount(&b.offsetsCT))
-		code = b.txns.Verify(req.ProducerID, req.ProducerEpoch, offsetsTopic, int32(part))
+		code = b.txns.AppendVerified(req.ProducerID, req.ProducerEpoch, offsetsTopic, int32(part), func() int16 {
+			resp, finish = b.groups.CommitTxnOffsets(req)
+			return 0
+		})
 	}
 	if code != 0 {
-		resp := req.ResponseKind().(*kmsg.TxnOffsetCommitResponse)
+		resp = req.ResponseKind().(*kmsg.TxnOffsetCommitResponse)
 		for _, rt := range req.Topics {
 			st := kmsg.NewTxnOffsetCommitResponseTopic()
 			st.Topic = rt.Topic
@@ -42,6 +50,5 @@ func handleTxnOffsetCommit(b *Broker, r *request) (*reply, error) {
 		}
 		return done(resp)
 	}
-	resp, finish := b.groups.CommitTxnOffsets(req)
 	return &reply{resp: resp, ready: finish}, nil
 }
