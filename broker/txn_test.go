@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluice-io/sluice/internal/testbroker"
@@ -94,10 +95,36 @@ func TestTransactionsCommitAndAbort(t *testing.T) {
 	if got := consumeAll(t, b.Addr(), topic, true, 101, 2*time.Second); len(got) != 100 {
 		t.Fatalf("read_committed consumer got %d records while a transaction was open, want 100", len(got))
 	}
+	// DescribeProducers shows the open transaction where it started (what
+	// kafka-transactions.sh find-hanging looks for), and only there.
+	open := openTxnStarts(t, adm, topic)
+	if len(open) != 1 {
+		t.Fatalf("open transactions by DescribeProducers: %v, want one partition", open)
+	}
 	if err := cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
 		t.Fatal(err)
 	}
 	if got := consumeAll(t, b.Addr(), topic, true, 101, 10*time.Second); len(got) != 101 {
 		t.Fatalf("read_committed consumer got %d records after the commit, want 101", len(got))
 	}
+	if open := openTxnStarts(t, adm, topic); len(open) != 0 {
+		t.Fatalf("open transactions after the commit: %v", open)
+	}
+}
+
+// openTxnStarts maps partition → first offset of an open transaction, as
+// DescribeProducers reports them.
+func openTxnStarts(t *testing.T, adm *kadm.Client, topic string) map[int32]int64 {
+	t.Helper()
+	ds, err := adm.DescribeProducers(compatCtx(t, 10*time.Second), kadm.TopicsSet{topic: {0: {}, 1: {}, 2: {}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	open := map[int32]int64{}
+	ds.EachProducer(func(p kadm.DescribedProducer) {
+		if p.CurrentTxnStartOffset >= 0 {
+			open[p.Partition] = p.CurrentTxnStartOffset
+		}
+	})
+	return open
 }

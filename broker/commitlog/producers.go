@@ -1,6 +1,8 @@
 package commitlog
 
 import (
+	"cmp"
+	"slices"
 	"errors"
 	"fmt"
 	"math"
@@ -149,10 +151,12 @@ func (ps producerStates) observe(h *Header, nowMs int64) {
 // ProducerState is what the log knows of one producer (for tests and, later,
 // DescribeProducers).
 type ProducerState struct {
+	ProducerID   int64
 	Epoch        int16
 	LastSequence int32 // -1 when no batch is remembered
 	LastOffset   int64 // -1 likewise
 	LastSeenMs   int64 // broker time of its last append
+	TxnFirst     int64 // first offset of its open transaction, -1 when none
 }
 
 // Producer returns the state of producer id pid.
@@ -163,11 +167,28 @@ func (l *Log) Producer(pid int64) (ProducerState, bool) {
 	if e == nil {
 		return ProducerState{}, false
 	}
-	st := ProducerState{Epoch: e.epoch, LastSequence: -1, LastOffset: -1, LastSeenMs: e.lastSeenMs}
+	return e.state(pid), true
+}
+
+// Producers lists the state of every producer the log tracks, by id
+// (DescribeProducers).
+func (l *Log) Producers() []ProducerState {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	out := make([]ProducerState, 0, len(l.producers))
+	for pid, e := range l.producers {
+		out = append(out, e.state(pid))
+	}
+	slices.SortFunc(out, func(a, b ProducerState) int { return cmp.Compare(a.ProducerID, b.ProducerID) })
+	return out
+}
+
+func (e *producerEntry) state(pid int64) ProducerState {
+	st := ProducerState{ProducerID: pid, Epoch: e.epoch, LastSequence: -1, LastOffset: -1, LastSeenMs: e.lastSeenMs, TxnFirst: e.txnFirst}
 	if n := len(e.batches); n > 0 {
 		st.LastSequence, st.LastOffset = e.batches[n-1].lastSeq, e.batches[n-1].lastOffset
 	}
-	return st, true
+	return st
 }
 
 // ExpireProducers forgets producers that appended nothing for expirationMs

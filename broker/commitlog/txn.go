@@ -92,13 +92,15 @@ func controlType(data []byte) (int16, bool) {
 	return int16(binary.BigEndian.Uint16(recs[0].Key[2:])), true
 }
 
-// lastStable is the LSO given the log end next. Callers hold l.mu.
+// lastStable is the LSO given the log end next, never below the log
+// start (retention may have removed an open transaction's first batches;
+// Kafka bounds it the same way). Callers hold l.mu.
 func (l *Log) lastStable(next int64) int64 {
 	lso := next
 	for _, first := range l.openTxns {
 		lso = min(lso, first)
 	}
-	return lso
+	return max(lso, min(l.start, next))
 }
 
 // LastStableOffset is the first offset of the oldest open transaction, or
