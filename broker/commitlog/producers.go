@@ -2,10 +2,10 @@ package commitlog
 
 import (
 	"cmp"
-	"slices"
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 )
 
 // Idempotent producers. For every producer id that wrote to the partition the
