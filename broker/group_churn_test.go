@@ -2,10 +2,8 @@ package broker_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"maps"
-	"net"
 	"sort"
 	"strconv"
 	"sync"
@@ -19,6 +17,7 @@ import (
 
 	"github.com/sluice-io/sluice/broker"
 	"github.com/sluice-io/sluice/internal/testbroker"
+	"github.com/sluice-io/sluice/internal/testnet"
 )
 
 // Churn test (issue 3): members of a classic consumer group join, leave
@@ -114,46 +113,6 @@ type churnRun struct {
 	// restart, when set, restarts the broker on the same data directory and
 	// address; it is called before the ops in churnRestartBefore.
 	restart func()
-}
-
-// churnNet is a member's dialer: kill closes every connection the client
-// opened and refuses new ones, so the member vanishes without a LeaveGroup.
-type churnNet struct {
-	mu    sync.Mutex
-	dead  bool
-	conns []net.Conn
-}
-
-func (n *churnNet) dial(ctx context.Context, network, host string) (net.Conn, error) {
-	n.mu.Lock()
-	dead := n.dead
-	n.mu.Unlock()
-	if dead {
-		return nil, errors.New("churn: member crashed")
-	}
-	var d net.Dialer
-	c, err := d.DialContext(ctx, network, host)
-	if err != nil {
-		return nil, err
-	}
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.dead {
-		c.Close()
-		return nil, errors.New("churn: member crashed")
-	}
-	n.conns = append(n.conns, c)
-	return c, nil
-}
-
-func (n *churnNet) kill() {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	n.dead = true
-	for _, c := range n.conns {
-		c.Close()
-	}
-	n.conns = nil
 }
 
 // churnState is shared by all members of one run.
@@ -268,7 +227,7 @@ func (s *churnState) count() int {
 type churnMember struct {
 	name   string
 	cl     *kgo.Client
-	net    *churnNet
+	net    *testnet.CutDialer
 	dead   atomic.Bool // crashed: its callbacks no longer count
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -290,13 +249,13 @@ func (m *churnMember) ownedList() []int32 {
 
 func startChurnMember(t *testing.T, s *churnState, addr, group, name string, bal kgo.GroupBalancer, opts ...kgo.Opt) *churnMember {
 	t.Helper()
-	m := &churnMember{name: name, net: &churnNet{}, done: make(chan struct{}), owned: map[int32]bool{}}
+	m := &churnMember{name: name, net: &testnet.CutDialer{}, done: make(chan struct{}), owned: map[int32]bool{}}
 	record := func(cl *kgo.Client) {
 		id, gen := cl.GroupMetadata()
 		s.own(id, gen, m.ownedList())
 	}
 	cl, err := kgo.NewClient(append([]kgo.Opt{
-		kgo.SeedBrokers(addr), kgo.Dialer(m.net.dial), kgo.ClientID(name), kgo.MetadataMinAge(churnMetadataMinAge),
+		kgo.SeedBrokers(addr), kgo.Dialer(m.net.Dial), kgo.ClientID(name), kgo.MetadataMinAge(churnMetadataMinAge),
 		kgo.ConsumerGroup(group), kgo.ConsumeTopics(s.topic), kgo.Balancers(bal),
 		kgo.DisableAutoCommit(), kgo.BlockRebalanceOnPoll(),
 		kgo.SessionTimeout(churnSession), kgo.RebalanceTimeout(10 * time.Second),
@@ -376,7 +335,7 @@ func (m *churnMember) leave() {
 // closed in the background (its LeaveGroup cannot reach the broker).
 func (m *churnMember) crash(wg *sync.WaitGroup) {
 	m.dead.Store(true)
-	m.net.kill()
+	m.net.Cut()
 	m.cancel()
 	wg.Add(1)
 	go func() {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"sync"
@@ -13,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluice-io/sluice/internal/testnet"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -63,7 +63,7 @@ func TestExactlyOnceTransformThroughCrashes(t *testing.T) {
 	var claimed atomic.Bool
 	start := func(id string) {
 		w := &transformer{t: t, addr: n.kafka, txnID: id, group: group, in: in, out: out,
-			dial: &cutDialer{}, kill: kill, claimed: &claimed, vanished: vanished, stats: &stats, closers: &wg}
+			dial: &testnet.CutDialer{}, kill: kill, claimed: &claimed, vanished: vanished, stats: &stats, closers: &wg}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -287,7 +287,7 @@ type transformer struct {
 	t                   *testing.T
 	addr, txnID, group  string
 	in, out             string
-	dial                *cutDialer
+	dial                *testnet.CutDialer
 	kill                chan struct{} // closed: the first worker to claim it vanishes inside its transaction
 	claimed             *atomic.Bool
 	vanished            chan<- *transformer
@@ -298,7 +298,7 @@ type transformer struct {
 
 func (w *transformer) opts() []kgo.Opt {
 	opts := []kgo.Opt{
-		kgo.SeedBrokers(w.addr), kgo.Dialer(w.dial.dial),
+		kgo.SeedBrokers(w.addr), kgo.Dialer(w.dial.Dial),
 		kgo.TransactionalID(w.txnID), kgo.TransactionTimeout(10 * time.Second),
 		kgo.ConsumerGroup(w.group), kgo.ConsumeTopics(w.in),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
@@ -326,7 +326,7 @@ func (w *transformer) run(ctx context.Context) {
 		}
 		vanished := w.loop(ctx, sess)
 		if vanished {
-			w.dial.cut()
+			w.dial.Cut()
 		}
 		// Close leaves the group; a vanished client's attempt fails at
 		// its dialer. Either may retry for a while: do not wait here.
@@ -397,38 +397,4 @@ func (w *transformer) logf(format string, args ...any) {
 	if w.loggedFirstFailures.Add(1) <= 20 {
 		w.t.Logf("%s: "+format, append([]any{w.txnID}, args...)...)
 	}
-}
-
-// cutDialer dials loopback until cut; cut closes every connection it made
-// and refuses new ones: the client vanishes from the broker's view at once.
-type cutDialer struct {
-	mu    sync.Mutex
-	dead  bool
-	conns []net.Conn
-}
-
-func (d *cutDialer) dial(ctx context.Context, network, host string) (net.Conn, error) {
-	var nd net.Dialer
-	c, err := nd.DialContext(ctx, network, host)
-	if err != nil {
-		return nil, err
-	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.dead {
-		c.Close()
-		return nil, errors.New("client vanished")
-	}
-	d.conns = append(d.conns, c)
-	return c, nil
-}
-
-func (d *cutDialer) cut() {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.dead = true
-	for _, c := range d.conns {
-		c.Close()
-	}
-	d.conns = nil
 }
