@@ -305,3 +305,52 @@ func TestGroupCommands(t *testing.T) {
 		t.Fatalf("deleting a deleted group: err=%v out=%q", r.err, r.out)
 	}
 }
+
+// A KIP-848 group (the broker assigns) through the same commands.
+func TestGroupCommandsKIP848(t *testing.T) {
+	b := testbroker.Start(t)
+	addr := b.Addr()
+	const group = "g848"
+	sluiceRun(t, addr, "", "topic", "create", "events", "-p", "3")
+	for p := int32(0); p < 3; p++ {
+		produceAt(t, addr, "events", p, 0, 5)
+	}
+	cl, err := kgo.NewClient(
+		kgo.SeedBrokers(addr), kgo.ConsumerGroup(group), kgo.ConsumeTopics("events"),
+		kgo.ClientID("next-gen"), kgo.Balancers(kgo.StickyBalancer()), kgo.ServerSideBalancer(),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(200*time.Millisecond),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
+	defer cancel()
+	for got := 0; got < 15; {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("consumed %d of 15 records before the deadline", got)
+		}
+		got += fs.NumRecords()
+	}
+	if err := cl.CommitUncommittedOffsets(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "a Stable KIP-848 group with one member and no lag", func() bool {
+		d := groupDescribeJSON(t, addr, group)
+		return d.State == "Stable" && d.NumMembers == 1 && d.TotalLag == 0 && len(d.Partitions) == 3
+	})
+	out := sluiceRun(t, addr, "", "group", "describe", group)
+	for _, want := range []string{
+		`(?m)^STATE\s+Stable$`,
+		`(?m)^\S+\s+-\s+next-gen\s+\S+\s+events\[0 1 2\]$`,
+		`(?m)^events\s+2\s+5\s+5\s+0\s+\S+$`,
+	} {
+		if !regexp.MustCompile(want).MatchString(out) {
+			t.Errorf("describe lacks %s:\n%s", want, out)
+		}
+	}
+	if gs := groupListJSON(t, addr); len(gs) != 1 || gs[0].Group != group || gs[0].State != "Stable" {
+		t.Fatalf("list: %+v", gs)
+	}
+}
