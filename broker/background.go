@@ -33,6 +33,7 @@ func (b *Broker) startBackground() {
 	b.loop(b.cfg.CleanerBackoff, b.compactLogs, nil)
 	b.loop(b.cfg.ProducerIDExpirationCheck, b.expireProducers, nil)
 	b.txns.Start()
+	b.loop(lazyFlushInterval, b.flushLazy, nil)
 	b.loop(b.cfg.CheckpointInterval, func() {
 		if err := b.writeCheckpoints(); err != nil {
 			b.logger.Error("checkpoint", "err", err)

@@ -149,6 +149,7 @@ type Broker struct {
 	offsetsCT coordinatorTopic // __consumer_offsets
 	txnCT     coordinatorTopic // __transaction_state
 	txns      *txn.Coordinator
+	lazy      lazyFlusher // coordinator writes answered before their fsync
 
 	ln        net.Listener
 	advHost   string

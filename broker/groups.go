@@ -99,7 +99,7 @@ func (b *Broker) offsetsTopicReady() bool { return b.topicReady(&b.offsetsCT) }
 // The coordinator answers once a write is in the log (the page cache), not
 // once it is fsynced: like Kafka, which never fsyncs offset commits, an
 // acknowledged commit survives a crash of the process, and the fsync the
-// write starts lands within the flusher's next round. Waiting for it
+// write needs lands within lazyFlushInterval (lazy_flush.go). Waiting for it
 // capped commits at a few thousand per second per partition (one fsync
 // round each); a machine crash can at worst move a group back to offsets
 // a few milliseconds older, which consumers already tolerate
@@ -108,23 +108,13 @@ func (b *Broker) offsetsTopicReady() bool { return b.topicReady(&b.offsetsCT) }
 type offsetsLog struct{ b *Broker }
 
 func (l offsetsLog) Append(groupID string, recs []group.Record) <-chan error {
-	return appended(l.b.appendKeyed(&l.b.offsetsCT, groupID, kvRecords(recs), -1, -1))
+	return failed(l.b.appendLazy(&l.b.offsetsCT, groupID, kvRecords(recs), -1, -1))
 }
 
 // AppendTxn writes a transactional offset commit: a transactional batch of
 // the producer, which its transaction's marker completes.
 func (l offsetsLog) AppendTxn(groupID string, pid int64, epoch int16, recs []group.Record) <-chan error {
-	return appended(l.b.appendKeyed(&l.b.offsetsCT, groupID, kvRecords(recs), pid, epoch))
-}
-
-// appended reports an append's outcome without waiting for its fsync,
-// which goes on in the background.
-func appended(synced <-chan error, err error) <-chan error {
-	if err != nil {
-		return failed(err)
-	}
-	_ = synced // buffered: the flusher's send does not block
-	return failed(nil)
+	return failed(l.b.appendLazy(&l.b.offsetsCT, groupID, kvRecords(recs), pid, epoch))
 }
 
 func kvRecords(recs []group.Record) []kvRecord {

@@ -94,30 +94,63 @@ func (b *Broker) keyPartition(ct *coordinatorTopic, key string) (*partition, err
 // >= 0, which makes it a transactional batch of that producer). The
 // channel reports when the batch is fsynced.
 func (b *Broker) appendKeyed(ct *coordinatorTopic, key string, recs []kvRecord, pid int64, epoch int16) (<-chan error, error) {
-	p, err := b.keyPartition(ct, key)
+	p, data, err := b.keyedBatch(ct, key, recs, pid, epoch)
 	if err != nil {
 		return nil, err
+	}
+	return b.appendBatch(p, data)
+}
+
+// appendLazy is appendKeyed for writes answered before their fsync: the
+// log is fsynced within lazyFlushInterval instead of at once.
+func (b *Broker) appendLazy(ct *coordinatorTopic, key string, recs []kvRecord, pid int64, epoch int16) error {
+	p, data, err := b.keyedBatch(ct, key, recs, pid, epoch)
+	if err != nil {
+		return err
+	}
+	if _, err := b.appendOnly(p, data); err != nil {
+		return err
+	}
+	b.lazy.mark(p.log)
+	return nil
+}
+
+// keyedBatch finds the key's partition and encodes the batch for it.
+func (b *Broker) keyedBatch(ct *coordinatorTopic, key string, recs []kvRecord, pid int64, epoch int16) (*partition, []byte, error) {
+	p, err := b.keyPartition(ct, key)
+	if err != nil {
+		return nil, nil, err
 	}
 	var attrs int16
 	if pid >= 0 {
 		attrs = attrTransactional
 	}
-	return b.appendBatch(p, encodeBatch(recs, time.Now().UnixMilli(), pid, epoch, attrs))
+	return p, encodeBatch(recs, time.Now().UnixMilli(), pid, epoch, attrs), nil
 }
 
 // appendBatch appends one batch the broker encoded to p; the channel
 // reports when it is fsynced.
 func (b *Broker) appendBatch(p *partition, data []byte) (<-chan error, error) {
-	h, err := commitlog.ParseHeader(data)
+	end, err := b.appendOnly(p, data)
 	if err != nil {
 		return nil, err
 	}
+	return b.flusher.Sync(p.log, end), nil
+}
+
+// appendOnly appends one batch the broker encoded to p and returns the
+// offset after it.
+func (b *Broker) appendOnly(p *partition, data []byte) (int64, error) {
+	h, err := commitlog.ParseHeader(data)
+	if err != nil {
+		return 0, err
+	}
 	base, err := p.log.Append([]commitlog.Batch{{Data: data, Header: h}}, p.epoch.Load())
 	if err != nil {
-		return nil, fmt.Errorf("append to %s-%d: %w", p.t.name, p.index, err)
+		return 0, fmt.Errorf("append to %s-%d: %w", p.t.name, p.index, err)
 	}
 	p.notify()
-	return b.flusher.Sync(p.log, base+int64(h.LastOffsetDelta)+1), nil
+	return base + int64(h.LastOffsetDelta) + 1, nil
 }
 
 // durable waits for an append's fsync, as a channel.
