@@ -628,7 +628,7 @@ if [ "$GROUP" = 1 ]; then
     n=${inflight}x_${groups}g
     row "offset commits/s, 8 clients x $inflight, $groups group$([ "$groups" != 1 ] && echo s)" \
       "$(median "sluice_group_commit_$n.rate")" commits/s "$(median "kfake_group_commit_$n.rate")" kfake value_ge 20000 \
-      "$((8 * inflight)) requests in flight; p99 $(median "sluice_group_commit_$n.p99") ms (kfake $(median "kfake_group_commit_$n.p99") ms); broker CPU per commit $(awk -v c="$(median "sluice_group_commit_$n.cpu")" 'BEGIN { if (c != "") printf "%.0f", c }') us (kfake $(awk -v c="$(median "kfake_group_commit_$n.cpu")" 'BEGIN { if (c != "") printf "%.0f", c }') us); Sluice answers once the commit is in __consumer_offsets (its fsync follows in the background), kfake keeps offsets in memory"
+      "$((8 * inflight)) requests in flight; p99 $(median "sluice_group_commit_$n.p99") ms (kfake $(median "kfake_group_commit_$n.p99") ms); broker CPU per commit $(awk -v c="$(median "sluice_group_commit_$n.cpu")" 'BEGIN { if (c != "") printf "%.0f", c }') us (kfake $(awk -v c="$(median "kfake_group_commit_$n.cpu")" 'BEGIN { if (c != "") printf "%.0f", c }') us); Sluice answers once the commit is in __consumer_offsets (fsynced within 20 ms, unwaited), kfake keeps offsets in memory"
   done
   stop "$SLUICE_PID"
   stop "$KFAKE_PID"
