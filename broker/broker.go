@@ -18,6 +18,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/sluice-io/sluice/broker/cluster"
 	"github.com/sluice-io/sluice/broker/commitlog"
 	"github.com/sluice-io/sluice/broker/group"
 	"github.com/sluice-io/sluice/broker/meta"
@@ -31,6 +32,14 @@ type Config struct {
 	AdvertisedAddr string // host:port clients are told to use; defaults to the listener's
 	RaftAddr       string // metadata quorum transport; "" runs raft in memory (tests)
 	NodeID         int32
+
+	// Cluster membership (see cluster.go). An empty GossipAddr is a
+	// standalone node: no gossip, a single-voter quorum, as before clustering.
+	GossipAddr      string   // memberlist listener, e.g. 127.0.0.1:7946
+	Join            []string // gossip addresses of existing nodes
+	BootstrapExpect int      // controller-eligible nodes a fresh cluster waits for (1)
+	Rack            string   // broker.rack
+	Roles           []string // this process's roles; "broker" makes it controller-eligible
 
 	AutoCreateTopics      bool          // auto.create.topics.enable
 	NumPartitions         int32         // num.partitions
@@ -151,6 +160,10 @@ type Broker struct {
 	txns      *txn.Coordinator
 	lazy      lazyFlusher // coordinator writes answered before their fsync
 
+	gossip *cluster.Gossip // nil on a standalone node
+	quorum *cluster.Quorum
+	fatal  atomic.Pointer[error] // why the cluster made this node stop
+
 	ln        net.Listener
 	advHost   string
 	advPort   int32
@@ -198,10 +211,11 @@ func New(cfg Config) (*Broker, error) {
 		return nil, err
 	}
 	b.meta, err = meta.Open(meta.Config{
-		Dir:      filepath.Join(cfg.DataDir, "meta"),
-		NodeID:   cfg.NodeID,
-		RaftAddr: cfg.RaftAddr,
-		Logger:   cfg.Logger,
+		Dir:       filepath.Join(cfg.DataDir, "meta"),
+		NodeID:    cfg.NodeID,
+		RaftAddr:  cfg.RaftAddr,
+		Logger:    cfg.Logger,
+		Clustered: cfg.clustered(),
 	})
 	if err != nil {
 		b.flusher.Close()
@@ -251,6 +265,10 @@ func New(cfg Config) (*Broker, error) {
 		return nil, fmt.Errorf("advertised port %q: %w", port, err)
 	}
 	b.advHost, b.advPort = host, int32(p)
+	if err := b.startCluster(); err != nil {
+		b.Close()
+		return nil, err
+	}
 	return b, nil
 }
 
@@ -264,6 +282,9 @@ func (b *Broker) Serve() error {
 	for {
 		c, err := b.ln.Accept()
 		if err != nil {
+			if fe := b.fatal.Load(); fe != nil {
+				return *fe
+			}
 			select {
 			case <-b.closing:
 				return nil
@@ -294,6 +315,7 @@ func (b *Broker) Serve() error {
 func (b *Broker) Close() error {
 	var err error
 	b.closeOnce.Do(func() {
+		b.leaveCluster()
 		close(b.closing)
 		b.budget.wake()
 		if b.ln != nil {

@@ -77,6 +77,8 @@ func handleCreateTopics(b *Broker, r *request) (*reply, error) {
 			st.ErrorCode = kerr.TopicAlreadyExists.Code
 			msg := fmt.Sprintf("Topic '%s' already exists.", st.Topic)
 			st.ErrorMessage = &msg
+		case notController(err):
+			st.ErrorCode = kerr.NotController.Code
 		default:
 			st.ErrorCode = kerr.UnknownServerError.Code
 			msg := err.Error()

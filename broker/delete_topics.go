@@ -69,7 +69,9 @@ func handleDeleteTopics(b *Broker, r *request) (*reply, error) {
 	}
 	var deleted []string
 	for i, err := range errs {
-		if err != nil {
+		if notController(err) {
+			resp.Topics[idx[i]].ErrorCode = kerr.NotController.Code
+		} else if err != nil {
 			resp.Topics[idx[i]].ErrorCode = kerr.UnknownTopicOrPartition.Code
 		} else {
 			deleted = append(deleted, names[i])

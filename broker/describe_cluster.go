@@ -25,7 +25,7 @@ func handleDescribeCluster(b *Broker, r *request) (*reply, error) {
 		}
 	}
 	resp.ClusterID = b.meta.ClusterID()
-	resp.ControllerID = b.cfg.NodeID
+	resp.ControllerID = b.controllerID()
 	for _, mb := range b.brokerList() {
 		db := kmsg.NewDescribeClusterResponseBroker()
 		db.NodeID, db.Host, db.Port, db.Rack = mb.NodeID, mb.Host, mb.Port, mb.Rack

@@ -31,7 +31,7 @@ func handleMetadata(b *Broker, r *request) (*reply, error) {
 	resp.Brokers = b.brokerList()
 	cid := b.meta.ClusterID()
 	resp.ClusterID = &cid
-	resp.ControllerID = b.cfg.NodeID
+	resp.ControllerID = b.controllerID()
 	resp.AuthorizedOperations = authorizedOpsOmitted
 
 	all := req.Topics == nil || (r.version == 0 && len(req.Topics) == 0)
@@ -81,10 +81,6 @@ func handleMetadata(b *Broker, r *request) (*reply, error) {
 	return done(resp)
 }
 
-func (b *Broker) brokerList() []kmsg.MetadataResponseBroker {
-	return []kmsg.MetadataResponseBroker{{NodeID: b.cfg.NodeID, Host: b.advHost, Port: b.advPort}}
-}
-
 func metadataError(name string, id [16]byte, code int16) kmsg.MetadataResponseTopic {
 	t := kmsg.NewMetadataResponseTopic()
 	if name != "" {
@@ -127,6 +123,9 @@ func (b *Broker) autoCreate(name string) (meta.Topic, int16) {
 	if err := errs[0]; err != nil {
 		if errors.Is(err, meta.ErrTopicExists) {
 			return meta.Topic{}, kerr.TopicAlreadyExists.Code
+		}
+		if notController(err) {
+			return meta.Topic{}, kerr.NotController.Code
 		}
 		b.logger.Error("auto-create topic", "topic", name, "err", err)
 		return meta.Topic{}, kerr.UnknownServerError.Code

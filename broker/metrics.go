@@ -56,7 +56,7 @@ func newMetrics(b *Broker, reg prometheus.Registerer) *metrics {
 		}
 		return float64(n)
 	})
-	for _, c := range []prometheus.Collector{m.connections, m.requests, m.bytesIn, m.bytesOut, m.messagesIn, m.produceErrors, partitions, logSize, newGroupCollector(b), m.rebalances} {
+	for _, c := range []prometheus.Collector{m.connections, m.requests, m.bytesIn, m.bytesOut, m.messagesIn, m.produceErrors, partitions, logSize, newGroupCollector(b), m.rebalances, aliveMembersGauge(b), raftLeaderGauge(b)} {
 		reg.MustRegister(c)
 	}
 	return m

@@ -20,10 +20,13 @@ type state struct {
 	nextProducerID int64
 	byName         map[string]*Topic
 	byID           map[[16]byte]*Topic
+	// brokers are the registered brokers by id; a registration replaces the
+	// previous one of the same id.
+	brokers map[int32]Broker
 }
 
 func emptyState() *state {
-	return &state{byName: map[string]*Topic{}, byID: map[[16]byte]*Topic{}}
+	return &state{byName: map[string]*Topic{}, byID: map[[16]byte]*Topic{}, brokers: map[int32]Broker{}}
 }
 
 func (s *state) next(index uint64) *state {
@@ -33,6 +36,7 @@ func (s *state) next(index uint64) *state {
 		nextProducerID: s.nextProducerID,
 		byName:         maps.Clone(s.byName),
 		byID:           maps.Clone(s.byID),
+		brokers:        maps.Clone(s.brokers),
 	}
 }
 
@@ -121,6 +125,12 @@ func apply(cur *state, data []byte, index uint64) (*state, any) {
 			return nil, err
 		}
 		return applySetConfigs(cur, &c, index)
+	case cmdRegisterBroker:
+		var c registerBrokerCmd
+		if err := decodeBody(&env, &c); err != nil {
+			return nil, err
+		}
+		return applyRegisterBroker(cur, &c, index)
 	case cmdAllocateProducerIDs:
 		var c allocateProducerIDsCmd
 		if err := decodeBody(&env, &c); err != nil {

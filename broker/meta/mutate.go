@@ -14,7 +14,7 @@ func (s *Store) propose(typ string, body any) (any, error) {
 	}
 	f := s.raft.Apply(data, applyTimeout)
 	if err := f.Error(); err != nil {
-		return nil, fmt.Errorf("meta: %s: %w", typ, err)
+		return nil, fmt.Errorf("meta: %s: %w", typ, notController(err))
 	}
 	return f.Response(), nil
 }

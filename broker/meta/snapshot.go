@@ -24,6 +24,9 @@ type snapshotDoc struct {
 	// NextProducerID was added without a format bump: snapshots written
 	// before it read as 0, which is right, since no id was handed out then.
 	NextProducerID int64 `json:"next_producer_id,omitempty"`
+	// Brokers are the registrations; absent in snapshots written before
+	// clustering, which read as none.
+	Brokers []Broker `json:"brokers,omitempty"`
 }
 
 type snapTopic struct {
@@ -97,6 +100,10 @@ func (s *state) doc() *snapshotDoc {
 		d.Topics = append(d.Topics, st)
 	}
 	slices.SortFunc(d.Topics, func(a, b snapTopic) int { return strings.Compare(a.Name, b.Name) })
+	for _, br := range s.brokers {
+		d.Brokers = append(d.Brokers, br)
+	}
+	slices.SortFunc(d.Brokers, func(a, b Broker) int { return int(a.ID) - int(b.ID) })
 	return d
 }
 
@@ -106,6 +113,9 @@ func (d *snapshotDoc) state() (*state, error) {
 	}
 	s := emptyState()
 	s.clusterID = d.ClusterID
+	for _, br := range d.Brokers {
+		s.brokers[br.ID] = br
+	}
 	s.index = d.Index
 	if d.NextProducerID < 0 {
 		return nil, fmt.Errorf("negative next producer id %d", d.NextProducerID)

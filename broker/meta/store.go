@@ -34,6 +34,11 @@ type Config struct {
 	RaftAddr string
 	// Logger receives raft's warnings and errors; nil means slog.Default().
 	Logger *slog.Logger
+	// Clustered leaves a fresh store unbootstrapped and Open does not wait
+	// to lead: package cluster bootstraps it once gossip shows the expected
+	// nodes (BootstrapVoters) or the leader adds it. False is the single
+	// node of today: bootstrap alone and lead before Open returns.
+	Clustered bool
 }
 
 // Timing. Short timeouts make a single node leader within half a second of
@@ -60,6 +65,8 @@ type Store struct {
 	close sync.Once
 	cerr  error
 
+	hadState bool // raft had a log or snapshot when the store opened
+
 	wmu      sync.Mutex
 	watchers map[uint64]chan struct{}
 	nextW    uint64
@@ -76,6 +83,9 @@ func Open(cfg Config) (*Store, error) {
 	s.fsm = newFSM(s.notify)
 	if err := s.start(); err != nil {
 		return nil, err
+	}
+	if cfg.Clustered {
+		return s, nil
 	}
 	if err := s.awaitLeader(); err != nil {
 		_ = s.Close()
@@ -150,7 +160,8 @@ func (s *Store) start() (err error) {
 		closeTrans()
 		return fmt.Errorf("meta: %w", err)
 	}
-	if !existing {
+	s.hadState = existing
+	if !existing && !s.cfg.Clustered {
 		boot := raft.Configuration{Servers: []raft.Server{{Suffrage: raft.Voter, ID: rc.LocalID, Address: s.addr}}}
 		if err := raft.BootstrapCluster(rc, logs, stable, snaps, trans, boot); err != nil {
 			closeTrans()

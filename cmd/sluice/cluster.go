@@ -1,7 +1,8 @@
 package main
 
 // sluice cluster info: cluster id, controller, brokers and topic count, from
-// one metadata request.
+// one metadata request; with --http-addr also the gossip members and the raft
+// quorum, from that node's /api/cluster.
 
 import (
 	"context"
@@ -9,6 +10,8 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kadm"
+
+	"github.com/sluice-io/sluice/broker"
 )
 
 func init() { clientCommands = append(clientCommands, clusterCmd) }
@@ -19,6 +22,8 @@ type clusterInfo struct {
 	Brokers        []brokerInfo `json:"brokers"`
 	Topics         int          `json:"topics"`
 	InternalTopics int          `json:"internal_topics"`
+	// Quorum is the node's /api/cluster answer, with --http-addr only.
+	Quorum *broker.ClusterStatus `json:"quorum,omitempty"`
 }
 
 type brokerInfo struct {
@@ -33,9 +38,10 @@ func clusterCmd(g *globals) *cobra.Command {
 		Use:   "cluster",
 		Short: "Inspect the cluster",
 	}
-	cmd.AddCommand(&cobra.Command{
+	var httpAddr string
+	info := &cobra.Command{
 		Use:   "info",
-		Short: "Print the cluster id, controller, brokers and topic count",
+		Short: "Print the cluster id, controller, brokers and topic count (and with --http-addr members and raft quorum)",
 		Args:  cobra.NoArgs,
 		RunE: g.adminRunE(func(ctx context.Context, cmd *cobra.Command, _ []string, adm *kadm.Client, asJSON bool) error {
 			m, err := adm.Metadata(ctx)
@@ -49,6 +55,13 @@ func clusterCmd(g *globals) *cobra.Command {
 					bi.Rack = *b.Rack
 				}
 				info.Brokers = append(info.Brokers, bi)
+			}
+			if httpAddr != "" {
+				q, err := fetchClusterStatus(ctx, httpAddr)
+				if err != nil {
+					return err
+				}
+				info.Quorum = &q
 			}
 			for _, td := range m.Topics {
 				if td.IsInternal {
@@ -82,8 +95,17 @@ func clusterCmd(g *globals) *cobra.Command {
 				}
 				tableRow(tw, id, b.Host, b.Port, b.Rack)
 			}
-			return tw.Flush()
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			if info.Quorum != nil {
+				fmt.Fprintln(w)
+				return printQuorum(w, info.Quorum)
+			}
+			return nil
 		}),
-	})
+	}
+	info.Flags().StringVar(&httpAddr, "http-addr", "", "a node's HTTP address (serve's --http-addr): also show gossip members and the raft quorum")
+	cmd.AddCommand(info)
 	return cmd
 }

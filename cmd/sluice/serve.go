@@ -22,6 +22,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/sluice-io/sluice/broker"
+	"github.com/sluice-io/sluice/broker/cluster"
 )
 
 // serveFlags are `sluice serve`'s settings. Each comes from a flag, else a
@@ -34,10 +35,19 @@ type serveFlags struct {
 	advertisedAddr string
 	httpAddr       string
 	raftAddr       string
+	gossipAddr     string
+	join           []string
+	expect         int
+	rack           string
 	nodeID         int32
 	roles          string
 	logLevel       string
 	settings       []string // broker configs as name=value (Kafka's names)
+
+	// clusterEnabled: --join, --bootstrap-expect > 1 or an explicit
+	// --gossip-addr (flag, SLUICE_GOSSIP_ADDR or YAML) was given. Without
+	// them the node stays standalone and opens no gossip port, as before.
+	clusterEnabled bool
 }
 
 func serveCmd() *cobra.Command { return serveCmdWith(&serveFlags{}) }
@@ -64,6 +74,10 @@ Broker configs use Kafka's names: --set num.partitions=3 --set log.retention.ms=
 	fl.StringVar(&f.advertisedAddr, "advertised-kafka-addr", "", "address clients are told to use (default: --kafka-addr)")
 	fl.StringVar(&f.httpAddr, "http-addr", "127.0.0.1:8080", "HTTP listener for /healthz and /metrics")
 	fl.StringVar(&f.raftAddr, "raft-addr", "127.0.0.1:7947", "metadata quorum (raft) listener")
+	fl.StringVar(&f.gossipAddr, "gossip-addr", "127.0.0.1:7946", "cluster membership (gossip) listener; used when --join or --bootstrap-expect > 1 is given, or when set explicitly")
+	fl.StringSliceVar(&f.join, "join", nil, "gossip addresses (host:port, comma-separated) of existing nodes to join")
+	fl.IntVar(&f.expect, "bootstrap-expect", 1, "controller-eligible nodes a new cluster waits for before its metadata quorum bootstraps")
+	fl.StringVar(&f.rack, "rack", "", "rack of this broker (broker.rack)")
 	fl.Int32Var(&f.nodeID, "node-id", 1, "broker id")
 	fl.StringVar(&f.roles, "roles", "broker", "services this process runs (broker today)")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
@@ -121,6 +135,9 @@ func (f *serveFlags) resolve(fl *pflag.FlagSet) error {
 			}
 		}
 	})
+	if err == nil {
+		f.clusterEnabled = len(f.join) > 0 || f.expect > 1 || fl.Changed("gossip-addr")
+	}
 	return err
 }
 
@@ -133,11 +150,21 @@ func (f *serveFlags) brokerConfig(logger *slog.Logger, reg prometheus.Registerer
 		AdvertisedAddr:   f.advertisedAddr,
 		RaftAddr:         f.raftAddr,
 		NodeID:           f.nodeID,
+		Join:             f.join,
+		BootstrapExpect:  f.expect,
+		Rack:             f.rack,
+		Roles:            cluster.ParseRoles(f.roles),
 		AutoCreateTopics: true,
 		NumPartitions:    1,
 		Settings:         map[string]string{},
 		Logger:           logger,
 		Registerer:       reg,
+	}
+	if f.expect < 1 {
+		return cfg, fmt.Errorf("--bootstrap-expect %d: want 1 or more", f.expect)
+	}
+	if f.clusterEnabled {
+		cfg.GossipAddr = f.gossipAddr
 	}
 	for _, s := range f.settings {
 		name, value, ok := strings.Cut(s, "=")
@@ -172,6 +199,7 @@ func runServe(ctx context.Context, f *serveFlags) error {
 
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/api/cluster", clusterStatusHandler(b))
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)

@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -77,5 +78,71 @@ func TestServeSettingsErrors(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%+v: error %v, want one naming %q", tc, err, tc.want)
 		}
+	}
+}
+
+// TestServeClusterSettings checks the cluster flags: a node stays standalone
+// (no gossip address) unless --join, --bootstrap-expect > 1 or an explicit
+// --gossip-addr asks for a cluster, and the settings come from flags,
+// SLUICE_* and the YAML file like the others.
+func TestServeClusterSettings(t *testing.T) {
+	for _, tc := range []struct {
+		name, yaml string
+		env        map[string]string
+		args       []string
+		gossip     string // want in broker.Config; "" is standalone
+		join       []string
+		expect     int
+		rack       string
+	}{
+		{name: "default is standalone", expect: 1},
+		{name: "join from flags", args: []string{"--join", "10.0.0.1:7946,10.0.0.2:7946", "--rack", "r1"},
+			gossip: "127.0.0.1:7946", join: []string{"10.0.0.1:7946", "10.0.0.2:7946"}, expect: 1, rack: "r1"},
+		{name: "expect from env", env: map[string]string{"SLUICE_BOOTSTRAP_EXPECT": "3", "SLUICE_GOSSIP_ADDR": "127.0.0.1:9946"},
+			gossip: "127.0.0.1:9946", expect: 3},
+		{name: "yaml", yaml: "join: [a:1, b:2]\nbootstrap-expect: 3\nrack: east\n",
+			gossip: "127.0.0.1:7946", join: []string{"a:1", "b:2"}, expect: 3, rack: "east"},
+		{name: "explicit gossip address alone", args: []string{"--gossip-addr", "127.0.0.1:8946"}, gossip: "127.0.0.1:8946", expect: 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, k := range []string{"SLUICE_BOOTSTRAP_EXPECT", "SLUICE_GOSSIP_ADDR", "SLUICE_JOIN", "SLUICE_RACK"} {
+				t.Setenv(k, tc.env[k])
+				if tc.env[k] == "" {
+					os.Unsetenv(k)
+				}
+			}
+			args := tc.args
+			if tc.yaml != "" {
+				path := filepath.Join(t.TempDir(), "c.yaml")
+				os.WriteFile(path, []byte(tc.yaml), 0o644)
+				args = append(args, "--config", path)
+			}
+			f := &serveFlags{}
+			cmd := serveCmdWith(f)
+			if err := cmd.ParseFlags(args); err != nil {
+				t.Fatal(err)
+			}
+			if err := f.resolve(cmd.Flags()); err != nil {
+				t.Fatal(err)
+			}
+			bc, err := f.brokerConfig(nil, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if bc.GossipAddr != tc.gossip || !slices.Equal(bc.Join, tc.join) || bc.BootstrapExpect != tc.expect || bc.Rack != tc.rack {
+				t.Fatalf("gossip %q join %q expect %d rack %q", bc.GossipAddr, bc.Join, bc.BootstrapExpect, bc.Rack)
+			}
+		})
+	}
+	f := &serveFlags{}
+	cmd := serveCmdWith(f)
+	if err := cmd.ParseFlags([]string{"--bootstrap-expect", "0"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.resolve(cmd.Flags()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.brokerConfig(nil, nil); err == nil || !strings.Contains(err.Error(), "--bootstrap-expect") {
+		t.Fatalf("--bootstrap-expect 0: %v", err)
 	}
 }
