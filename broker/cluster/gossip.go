@@ -55,6 +55,9 @@ func StartGossip(cfg GossipConfig) (*Gossip, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gossip port %q: %w", portStr, err)
 	}
+	if host, err = resolveHost(host); err != nil {
+		return nil, fmt.Errorf("gossip address %q: %w", cfg.BindAddr, err)
+	}
 	g := &Gossip{
 		log: cfg.Logger, name: nodeName(cfg.Self.ID), join: cfg.Join, self: cfg.Self,
 		members: map[string]Member{}, starting: true,
@@ -219,4 +222,26 @@ func (g *Gossip) update(n *memberlist.Node, st State) {
 		g.log.Info("gossip member", "member", m.ID, "addr", m.Addr, "state", string(m.State))
 	}
 	g.notify()
+}
+
+// resolveHost turns a host name (a container's name, say) into the IP
+// memberlist binds and advertises; IPs pass through. An IPv4 address is
+// preferred, as peers usually reach each other over it.
+func resolveHost(host string) (string, error) {
+	if host == "" || net.ParseIP(host) != nil {
+		return host, nil
+	}
+	ips, err := net.LookupIP(host)
+	if err != nil {
+		return "", fmt.Errorf("resolve %s: %w", host, err)
+	}
+	for _, ip := range ips {
+		if ip.To4() != nil {
+			return ip.String(), nil
+		}
+	}
+	if len(ips) == 0 {
+		return "", fmt.Errorf("resolve %s: no address", host)
+	}
+	return ips[0].String(), nil
 }

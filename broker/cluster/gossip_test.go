@@ -75,3 +75,19 @@ func TestGossipJoinLeaveAndDuplicateID(t *testing.T) {
 	}
 	waitMember(t, a, 2, StateLeft)
 }
+
+func TestResolveHost(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"127.0.0.1", "127.0.0.1"},
+		{"::1", "::1"},
+		{"", ""},
+		{"localhost", "127.0.0.1"},
+	} {
+		if got, err := resolveHost(tc.in); err != nil || got != tc.want {
+			t.Errorf("resolveHost(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
+		}
+	}
+	if _, err := resolveHost("no-such-host.invalid"); err == nil {
+		t.Error("resolving an unknown host gave no error")
+	}
+}
