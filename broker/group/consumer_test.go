@@ -415,3 +415,32 @@ func TestConsumerRebalanceTimeout(t *testing.T) {
 		t.Fatalf("fenced member heartbeating: %d, want UNKNOWN_MEMBER_ID", resp.ErrorCode)
 	}
 }
+
+// group.consumer.max.size refuses members beyond it; a refused request
+// leaves no group behind.
+func TestConsumerMaxSize(t *testing.T) {
+	c := New(Config{
+		Log: &memLog{}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), ConsumerMaxSize: 1,
+		TopicsVersion: func() uint64 { return 1 },
+		Topics:        func() []TopicInfo { return []TopicInfo{{Name: "a", ID: idA, Partitions: 6}} },
+	})
+	defer c.Close()
+	a := &cmemberClient{id: "A"}
+	a.beat(t, c, a.request("a"))
+	b := &cmemberClient{id: "B"}
+	if resp := b.beat(t, c, b.request("a")); resp.ErrorCode != kerr.GroupMaxSizeReached.Code {
+		t.Fatalf("second member of a group of at most 1: %d, want GROUP_MAX_SIZE_REACHED", resp.ErrorCode)
+	}
+	req := (&cmemberClient{id: "X"}).request("a")
+	req.Group = "other"
+	s := "bogus"
+	req.ServerAssignor = &s
+	resp, finish := c.ConsumerHeartbeat(req, "c", "h")
+	finish()
+	if resp.ErrorCode != kerr.UnsupportedAssignor.Code {
+		t.Fatalf("bad assignor: %d", resp.ErrorCode)
+	}
+	if gs := c.ListGroups(nil, nil); len(gs) != 1 || gs[0].Group != "g" {
+		t.Fatalf("groups after refused joins: %+v", gs)
+	}
+}
