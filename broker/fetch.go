@@ -126,7 +126,7 @@ func (b *Broker) fetchPartition(topicName string, req *kmsg.FetchRequest, rp *km
 		return commitlog.Slice{}, code
 	}
 	hw := p.highWatermark()
-	lso := p.log.LastStableOffset()
+	lso := min(p.log.LastStableOffset(), hw) // an append between the two reads must not lift it above hw
 	start := p.log.StartOffset()
 	sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = hw, lso, start
 	if limit <= 0 && !first {

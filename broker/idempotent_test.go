@@ -116,6 +116,9 @@ func TestInitProducerID(t *testing.T) {
 	if r := initProducerID(t, cl, 4, kmsg.StringPtr("app-1"), a.ProducerID, 0); r.ErrorCode != kerr.ProducerFenced.Code {
 		t.Fatalf("the fenced holder's re-init: error %d, id %d, epoch %d; want PRODUCER_FENCED", r.ErrorCode, r.ProducerID, r.ProducerEpoch)
 	}
+	// An idempotent producer naming a transactional producer's id gets an
+	// id of its own, not that one at a bumped epoch.
+	fresh(initProducerID(t, cl, 4, nil, a.ProducerID, 1))
 
 	// After a restart, ids come from a new block: none is handed out twice.
 	cl.Close()

@@ -43,7 +43,7 @@ func handleInitProducerID(b *Broker, r *request) (*reply, error) {
 		resp.ProducerID, resp.ProducerEpoch, resp.ErrorCode = b.txns.InitProducerID(*req.TransactionalID, timeout, req.ProducerID, req.ProducerEpoch)
 	case (req.ProducerID < 0) != (req.ProducerEpoch < 0):
 		resp.ErrorCode = kerr.InvalidRequest.Code // an id without an epoch, or the reverse
-	case req.ProducerID >= 0 && req.ProducerID < b.meta.NextProducerID() && req.ProducerEpoch < math.MaxInt16-1:
+	case req.ProducerID >= 0 && req.ProducerID < b.meta.NextProducerID() && req.ProducerEpoch < math.MaxInt16-1 && !b.txns.Transactional(req.ProducerID):
 		resp.ProducerID, resp.ProducerEpoch = req.ProducerID, req.ProducerEpoch+1
 	default:
 		id, err := b.pids.nextID()

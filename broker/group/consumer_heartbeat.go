@@ -219,8 +219,14 @@ func (c *Coordinator) consumerMember(g *group, hb *heartbeat, recs []Record) (*c
 		}
 	}
 	if m != nil {
-		if m.staticLeft {
-			m.staticLeft, m.epoch = false, m.prevEpoch
+		renamed := m.id != req.MemberID || len(recs) > 0
+		if m.staticLeft || renamed {
+			if m.staticLeft {
+				m.staticLeft, m.epoch = false, m.prevEpoch
+			}
+			// A static member back (under a new id, or its own): write its
+			// whole state, which a reload would otherwise not find.
+			recs = append(recs, memberMetadataRecord(g.id, m), targetMemberRecord(g.id, m.id, cg.target[m.id]), currentAssignmentRecord(g.id, m))
 		}
 		return m, recs, nil, ""
 	}

@@ -349,7 +349,8 @@ func TestConsumerGroupDeleteAndOffsets(t *testing.T) {
 }
 
 func TestConsumerStaticMembership(t *testing.T) {
-	c := consumerCoordinator(&memLog{}, time.Minute)
+	log := &memLog{}
+	c := consumerCoordinator(log, time.Minute)
 	defer c.Close()
 	inst := "instance-1"
 	a := &cmemberClient{id: "A"}
@@ -388,6 +389,18 @@ func TestConsumerStaticMembership(t *testing.T) {
 	a.epoch = epoch // the old process, still running with its last epoch
 	if resp := a.beat(t, c, a.request()); resp.ErrorCode != kerr.UnknownMemberID.Code {
 		t.Fatalf("the replaced member id heartbeating: %d, want UNKNOWN_MEMBER_ID", resp.ErrorCode)
+	}
+	// The replacement is in the log: a reloaded coordinator knows it.
+	c2 := consumerCoordinator(&memLog{}, time.Minute)
+	defer c2.Close()
+	for _, r := range log.recs {
+		if err := c2.Load(r.Key, r.Value); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c2.Loaded()
+	if resp := back.beat(t, c2, back.request()); resp.ErrorCode != 0 || len(back.owned) != 6 {
+		t.Fatalf("the rejoined static member after a reload: %d, owns %d", resp.ErrorCode, len(back.owned))
 	}
 }
 

@@ -92,6 +92,9 @@ func (c *Coordinator) expireOffsets(now time.Time) []expiryWrite {
 			if g.generation > 0 {
 				recs = append(recs, Record{Key: groupKey(id)})
 			}
+			if g.cg != nil {
+				recs = append(recs, groupTombstones(id)...) // a KIP-848 group's own records
+			}
 			c.cfg.Logger.Info("deleted empty group without offsets", "group", id, "generation", g.generation)
 		}
 		if len(recs) > 0 {

@@ -79,6 +79,13 @@ func (c *Coordinator) CommitTxnOffsets(req *kmsg.TxnOffsetCommitRequest) (*kmsg.
 	return resp, func() {
 		if err := <-wait; err != nil {
 			c.cfg.Logger.Error("write transactional offset commit", "group", req.Group, "err", err)
+			c.mu.Lock()
+			for _, p := range pend { // not in the log: a marker must not apply them
+				if ts := g.txnOffsets[req.ProducerID]; ts != nil {
+					delete(ts[p.topic], p.part)
+				}
+			}
+			c.mu.Unlock()
 			for i := range resp.Topics {
 				for j := range resp.Topics[i].Partitions {
 					if resp.Topics[i].Partitions[j].ErrorCode == 0 {

@@ -57,23 +57,40 @@ func (c *Coordinator) AddPartitions(id string, pid int64, epoch int16, parts []T
 		c.mu.Unlock()
 		return codes
 	}
-	added := false
+	var added []TP
 	for _, p := range parts {
-		added = t.add(p.Topic, p.Partition) || added
+		if t.add(p.Topic, p.Partition) {
+			added = append(added, p)
+		}
 	}
-	if !added && t.state == Ongoing {
+	if len(added) == 0 && t.state == Ongoing {
 		c.mu.Unlock()
 		return codes
 	}
 	now := time.Now()
+	prevState, prevStarted := t.state, t.started
 	if t.state != Ongoing {
 		t.state, t.started = Ongoing, now
 	}
 	t.updated = now
+	// Not busy while written: produces to partitions already added go on.
 	wait := c.cfg.Log.Append(t.id, []Record{t.record()})
 	c.mu.Unlock()
 	if err := <-wait; err != nil {
 		c.cfg.Logger.Error("write transaction state", "transactional_id", id, "err", err)
+		// Undo what the log does not hold: a retry must write it again,
+		// or a crash would leave a partition of the transaction unmarked.
+		c.mu.Lock()
+		for _, p := range added {
+			delete(t.partitions[p.Topic], p.Partition)
+			if len(t.partitions[p.Topic]) == 0 {
+				delete(t.partitions, p.Topic)
+			}
+		}
+		if prevState != Ongoing {
+			t.state, t.started = prevState, prevStarted
+		}
+		c.mu.Unlock()
 		return all(kerr.CoordinatorNotAvailable.Code)
 	}
 	return codes
@@ -119,4 +136,13 @@ func (c *Coordinator) verify(pid int64, epoch int16, topic string, partition int
 		return kerr.InvalidTxnState.Code
 	}
 	return 0
+}
+
+// Transactional reports whether producer id pid belongs to a
+// transactional id: an idempotent producer's KIP-360 re-init must not take
+// it over.
+func (c *Coordinator) Transactional(pid int64) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.byPID[pid] != nil
 }

@@ -270,3 +270,44 @@ func TestInitProducerIDRetryDoesNotUnfence(t *testing.T) {
 		t.Fatalf("re-init after the timeout fence got pid %d epoch %d code %d, want PRODUCER_FENCED", p, e, code)
 	}
 }
+
+// failingLog fails appends while fail is set.
+type failingLog struct {
+	memLog
+	fail bool
+}
+
+func (l *failingLog) Append(id string, recs []Record) <-chan error {
+	if l.fail {
+		ch := make(chan error, 1)
+		ch <- errors.New("disk full")
+		return ch
+	}
+	return l.memLog.Append(id, recs)
+}
+
+// A partition whose addition could not be written is not in the
+// transaction: the client's retry writes it, so a crash cannot leave it
+// out of the transaction's markers.
+func TestAddPartitionsUndoneWhenNotWritten(t *testing.T) {
+	log := &failingLog{}
+	c := New(Config{
+		Log: log, Markers: &markerLog{}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		NewProducerID: func() (int64, error) { return 7, nil },
+		Partitions:    func(string) int32 { return 3 },
+	})
+	defer c.Close()
+	pid, epoch, _ := c.InitProducerID("tx", time.Minute, -1, -1)
+	log.fail = true
+	if codes := c.AddPartitions("tx", pid, epoch, []TP{{"t", 1}}, false); codes[0] != kerr.CoordinatorNotAvailable.Code {
+		t.Fatalf("add with a failing log: %v", codes)
+	}
+	if d := c.Describe("tx"); d.State != "Empty" || len(d.Topics) != 0 {
+		t.Fatalf("after the failed add: %s %v, want Empty with no partitions", d.State, d.Topics)
+	}
+	log.fail = false
+	n := len(log.recs)
+	if codes := c.AddPartitions("tx", pid, epoch, []TP{{"t", 1}}, false); codes[0] != 0 || len(log.recs) != n+1 {
+		t.Fatalf("retried add: %v, %d records written", codes, len(log.recs)-n)
+	}
+}
