@@ -162,6 +162,7 @@ type Broker struct {
 
 	gossip *cluster.Gossip // nil on a standalone node
 	quorum *cluster.Quorum
+	ctl    *controllerClient     // forwards metadata writes to the leader; nil standalone
 	fatal  atomic.Pointer[error] // why the cluster made this node stop
 
 	ln        net.Listener
@@ -221,10 +222,7 @@ func New(cfg Config) (*Broker, error) {
 		b.flusher.Close()
 		return nil, fmt.Errorf("open metadata: %w", err)
 	}
-	b.pids.allocBlock = func() (int64, int64, error) {
-		blk, err := b.meta.AllocateProducerIDs(producerIDBlockSize)
-		return blk.First, blk.Size, err
-	}
+	b.pids.allocBlock = b.allocateProducerIDBlock
 	if err := b.reconcile(); err != nil {
 		// One damaged partition must not keep the others offline: it stays
 		// unavailable, and the background loop keeps retrying it.

@@ -51,6 +51,7 @@ func (b *Broker) startCluster() error {
 		return fmt.Errorf("cluster: %w", err)
 	}
 	b.gossip = g
+	b.ctl = b.newControllerClient()
 	b.quorum = cluster.StartQuorum(cluster.QuorumConfig{
 		Self: b.cfg.NodeID, BootstrapExpect: expect, Store: b.meta, Members: g, Logger: b.logger,
 	})
@@ -74,6 +75,7 @@ func (b *Broker) leaveCluster() {
 		return
 	}
 	b.quorum.Stop()
+	b.ctl.close()
 	if err := b.meta.TransferLeadership(); err != nil {
 		b.logger.Warn("leaving cluster", "err", err)
 	}

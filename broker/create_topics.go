@@ -94,6 +94,9 @@ func handleCreateTopics(b *Broker, r *request) (*reply, error) {
 // checkCreateTopic validates one requested topic and returns what to create.
 func (b *Broker) checkCreateTopic(rt *kmsg.CreateTopicsRequestTopic, dup bool) (meta.TopicSpec, int16, string) {
 	spec := meta.TopicSpec{Name: rt.Topic, Partitions: rt.NumPartitions, ReplicationFactor: rt.ReplicationFactor, Configs: map[string]string{}}
+	// Kafka's internal topics are internal by name, however created: a
+	// follower forwards its __consumer_offsets and __transaction_state here.
+	spec.Internal = rt.Topic == offsetsTopic || rt.Topic == txnTopic
 	if dup {
 		return spec, kerr.InvalidRequest.Code, fmt.Sprintf("Create topics request from client contains multiple entries for topic %s.", rt.Topic)
 	}

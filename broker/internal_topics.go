@@ -34,15 +34,15 @@ func (b *Broker) topicReady(ct *coordinatorTopic) bool {
 		return true
 	}
 	if _, ok := b.meta.Topic(ct.name); !ok {
-		errs := b.meta.CreateTopics([]meta.TopicSpec{{
+		err := b.createTopic(meta.TopicSpec{
 			Name: ct.name, Partitions: ct.partitions(), ReplicationFactor: 1, Internal: true,
 			Configs: map[string]string{
 				"cleanup.policy":   "compact",
 				"segment.bytes":    "104857600",
 				"compression.type": "producer",
 			},
-		}})
-		if err := errs[0]; err != nil && !errors.Is(err, meta.ErrTopicExists) {
+		})
+		if err != nil && !errors.Is(err, meta.ErrTopicExists) {
 			b.logger.Error("create internal topic", "topic", ct.name, "err", err)
 			return false
 		}

@@ -119,13 +119,16 @@ func (b *Broker) autoCreate(name string) (meta.Topic, int16) {
 	if err := validateTopicName(name); err != nil {
 		return meta.Topic{}, kerr.InvalidTopicException.Code
 	}
-	errs := b.meta.CreateTopics([]meta.TopicSpec{{Name: name, Partitions: b.cfg.NumPartitions, ReplicationFactor: 1}})
-	if err := errs[0]; err != nil {
+	if err := b.createTopic(meta.TopicSpec{Name: name, Partitions: b.cfg.NumPartitions, ReplicationFactor: 1}); err != nil {
 		if errors.Is(err, meta.ErrTopicExists) {
 			return meta.Topic{}, kerr.TopicAlreadyExists.Code
 		}
 		if notController(err) {
 			return meta.Topic{}, kerr.NotController.Code
+		}
+		if errors.Is(err, errControllerUnavailable) {
+			b.logger.Warn("auto-create topic", "topic", name, "err", err)
+			return meta.Topic{}, kerr.LeaderNotAvailable.Code // retriable
 		}
 		b.logger.Error("auto-create topic", "topic", name, "err", err)
 		return meta.Topic{}, kerr.UnknownServerError.Code

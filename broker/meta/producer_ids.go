@@ -46,7 +46,13 @@ func applyAllocateProducerIDs(cur *state, c *allocateProducerIDsCmd, index uint6
 // AllocateProducerIDs reserves size producer ids for this broker through the
 // metadata log and returns the block.
 func (s *Store) AllocateProducerIDs(size int64) (ProducerIDBlock, error) {
-	resp, err := s.propose(cmdAllocateProducerIDs, allocateProducerIDsCmd{NodeID: s.cfg.NodeID, Size: size})
+	return s.AllocateProducerIDsFor(s.cfg.NodeID, size)
+}
+
+// AllocateProducerIDsFor reserves size producer ids for broker nodeID: the
+// controller calls it for the AllocateProducerIds requests of other brokers.
+func (s *Store) AllocateProducerIDsFor(nodeID int32, size int64) (ProducerIDBlock, error) {
+	resp, err := s.propose(cmdAllocateProducerIDs, allocateProducerIDsCmd{NodeID: nodeID, Size: size})
 	if err != nil {
 		return ProducerIDBlock{}, err
 	}
