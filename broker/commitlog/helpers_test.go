@@ -253,3 +253,23 @@ func fetchAll(t testing.TB, l *Log, from, maxOffset, maxBytes int64) [][]byte {
 	}
 	return out
 }
+
+// closeOrCrash closes l cleanly, or, with crash, as a killed process leaves
+// it: what was flushed is on disk, nothing else is written (no indexes,
+// snapshots or checkpoints).
+func closeOrCrash(t testing.TB, l *Log, crash bool) {
+	t.Helper()
+	if !crash {
+		if err := l.Close(); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	if err := l.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	l.mu.Lock()
+	l.closed = true
+	l.closeFiles()
+	l.mu.Unlock()
+}

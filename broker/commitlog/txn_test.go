@@ -121,17 +121,7 @@ func TestTransactionsInLog(t *testing.T) {
 			}
 			checkTxnState(t, l, want)
 			end := l.EndOffset()
-			if tc.crash {
-				if err := l.Flush(); err != nil {
-					t.Fatal(err)
-				}
-				l.mu.Lock()
-				l.closed = true
-				l.closeFiles()
-				l.mu.Unlock()
-			} else if err := l.Close(); err != nil {
-				t.Fatal(err)
-			}
+			closeOrCrash(t, l, tc.crash)
 			if tc.spoil != nil {
 				tc.spoil(t, dir)
 			}
