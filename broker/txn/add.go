@@ -103,20 +103,21 @@ func (c *Coordinator) AddPartitions(id string, pid int64, epoch int16, parts []T
 // added, is INVALID_TXN_STATE, so a delayed write of an ended transaction
 // cannot land in the next one.
 func (c *Coordinator) Verify(pid int64, epoch int16, topic string, partition int32) int16 {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.mu.RLock()
+	defer c.mu.RUnlock()
 	return c.verify(pid, epoch, topic, partition)
 }
 
 // AppendVerified runs write, which appends a transactional batch of (pid,
-// epoch) to the partition, if Verify passes, holding the coordinator's
-// lock throughout: the transaction cannot start ending between the check
-// and the append, so the batch is always before its marker and never left
-// dangling after it (which would hold the partition's LSO back forever).
+// epoch) to the partition, if Verify passes, holding the coordinator's read
+// lock throughout: the transaction cannot start ending (which takes the
+// write lock) between the check and the append, so the batch is always
+// before its marker and never left dangling after it (which would hold the
+// partition's LSO back forever). Appends of many producers go on at once.
 // write returns the produce error code, and must not block on I/O waits.
 func (c *Coordinator) AppendVerified(pid int64, epoch int16, topic string, partition int32, write func() int16) int16 {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.mu.RLock()
+	defer c.mu.RUnlock()
 	if code := c.verify(pid, epoch, topic, partition); code != 0 {
 		return code
 	}
@@ -142,7 +143,7 @@ func (c *Coordinator) verify(pid int64, epoch int16, topic string, partition int
 // transactional id: an idempotent producer's KIP-360 re-init must not take
 // it over.
 func (c *Coordinator) Transactional(pid int64) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.mu.RLock()
+	defer c.mu.RUnlock()
 	return c.byPID[pid] != nil
 }

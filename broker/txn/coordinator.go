@@ -60,7 +60,7 @@ type Config struct {
 // Coordinator holds every transactional id of this broker.
 type Coordinator struct {
 	cfg    Config
-	mu     sync.Mutex
+	mu     sync.RWMutex // read-locked by the produce path (Verify, AppendVerified)
 	txns   map[string]*txn
 	byPID  map[int64]*txn
 	closed bool

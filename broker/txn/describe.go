@@ -14,8 +14,8 @@ import (
 func (c *Coordinator) Describe(id string) kmsg.DescribeTransactionsResponseTransactionState {
 	d := kmsg.NewDescribeTransactionsResponseTransactionState()
 	d.TransactionalID, d.ProducerID, d.ProducerEpoch, d.StartTimestamp = id, -1, -1, -1
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.mu.RLock()
+	defer c.mu.RUnlock()
 	t := c.txns[id]
 	switch {
 	case c.closed:
@@ -49,8 +49,8 @@ type ListFilter struct {
 
 // List answers ListTransactions, sorted by transactional id.
 func (c *Coordinator) List(f ListFilter) []kmsg.ListTransactionsResponseTransactionState {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.mu.RLock()
+	defer c.mu.RUnlock()
 	now := time.Now()
 	var out []kmsg.ListTransactionsResponseTransactionState
 	for id, t := range c.txns {
