@@ -608,20 +608,7 @@ func runGroupChurn(t *testing.T, run churnRun) {
 		for _, m := range alive {
 			s.commit(ctx, m.cl, m.cl.UncommittedOffsets())
 		}
-		ends, err := adm.ListEndOffsets(ctx, topic)
-		if err != nil {
-			return false
-		}
-		committed, err := adm.FetchOffsets(ctx, group)
-		if err != nil {
-			return false
-		}
-		ok := true
-		ends.Each(func(e kadm.ListedOffset) {
-			c, found := committed.Lookup(e.Topic, e.Partition)
-			ok = ok && found && c.At == e.Offset
-		})
-		return ok
+		return committedAtEnd(ctx, adm, group, topic)
 	})
 	groupWait(t, 30*time.Second, fmt.Sprintf("a Stable group of %d with every partition assigned", len(alive)), func() bool {
 		return churnSettled(t, adm, group, topic, alive)

@@ -132,21 +132,27 @@ func groupCommitAll(t *testing.T, adm *kadm.Client, group, topic string, members
 		for _, m := range members {
 			m.cl.CommitUncommittedOffsets(ctx) // REBALANCE_IN_PROGRESS is retried by the loop
 		}
-		ends, err := adm.ListEndOffsets(ctx, topic)
-		if err != nil {
-			return false
-		}
-		committed, err := adm.FetchOffsets(ctx, group)
-		if err != nil {
-			return false
-		}
-		ok := true
-		ends.Each(func(e kadm.ListedOffset) {
-			c, found := committed.Lookup(e.Topic, e.Partition)
-			ok = ok && found && c.At == e.Offset
-		})
-		return ok
+		return committedAtEnd(ctx, adm, group, topic)
 	})
+}
+
+// committedAtEnd reports whether the group's committed offsets of topic
+// equal the end offsets of every partition.
+func committedAtEnd(ctx context.Context, adm *kadm.Client, group, topic string) bool {
+	ends, err := adm.ListEndOffsets(ctx, topic)
+	if err != nil {
+		return false
+	}
+	committed, err := adm.FetchOffsets(ctx, group)
+	if err != nil {
+		return false
+	}
+	ok := true
+	ends.Each(func(e kadm.ListedOffset) {
+		c, found := committed.Lookup(e.Topic, e.Partition)
+		ok = ok && found && c.At == e.Offset
+	})
+	return ok
 }
 
 // groupResume starts one new member of group after more records were

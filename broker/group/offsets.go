@@ -49,6 +49,18 @@ func (c *Coordinator) commitCode(req *kmsg.OffsetCommitRequest) (*group, int16) 
 	return g, 0
 }
 
+// newOffset is a committed offset as the coordinator writes it; seq
+// orders it after every write before it (the later one wins, in memory as
+// in the log). hasEpoch is false for request versions without a leader
+// epoch. Callers hold c.mu.
+func (c *Coordinator) newOffset(off int64, leaderEpoch int32, hasEpoch bool, metadata *string, now int64) offset {
+	c.seq++
+	if !hasEpoch {
+		leaderEpoch = -1
+	}
+	return offset{offset: off, leaderEpoch: leaderEpoch, metadata: deref(metadata), timestamp: now, seq: c.seq}
+}
+
 // CommitOffsets handles an OffsetCommit request. The response holds the
 // refusals; finish, which may block, waits for the accepted offsets to be
 // durable, applies them and completes the response.
@@ -85,11 +97,7 @@ func (c *Coordinator) CommitOffsets(req *kmsg.OffsetCommitRequest) (*kmsg.Offset
 			case rp.Metadata != nil && len(*rp.Metadata) > c.cfg.MaxMetadataBytes:
 				sp.ErrorCode = kerr.OffsetMetadataTooLarge.Code
 			default:
-				c.seq++
-				o := offset{offset: rp.Offset, leaderEpoch: rp.LeaderEpoch, metadata: deref(rp.Metadata), timestamp: now, seq: c.seq}
-				if req.Version < 6 {
-					o.leaderEpoch = -1
-				}
+				o := c.newOffset(rp.Offset, rp.LeaderEpoch, req.Version >= 6, rp.Metadata, now)
 				if req.Version <= 4 && req.RetentionTimeMillis != -1 {
 					// Honoured as Kafka (2.1 up to 4.x) honours it: an
 					// expire timestamp for this commit (see expire.go).

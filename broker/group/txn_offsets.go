@@ -52,11 +52,7 @@ func (c *Coordinator) CommitTxnOffsets(req *kmsg.TxnOffsetCommitRequest) (*kmsg.
 			case rp.Metadata != nil && len(*rp.Metadata) > c.cfg.MaxMetadataBytes:
 				sp.ErrorCode = kerr.OffsetMetadataTooLarge.Code
 			default:
-				c.seq++
-				o := offset{offset: rp.Offset, leaderEpoch: rp.LeaderEpoch, metadata: deref(rp.Metadata), timestamp: now, seq: c.seq}
-				if req.Version < 2 {
-					o.leaderEpoch = -1
-				}
+				o := c.newOffset(rp.Offset, rp.LeaderEpoch, req.Version >= 2, rp.Metadata, now)
 				pend = append(pend, pendingOffset{rt.Topic, rp.Partition, o})
 				recs = append(recs, Record{Key: offsetKey(req.Group, rt.Topic, rp.Partition), Value: offsetValue(o)})
 			}
