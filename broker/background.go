@@ -28,6 +28,10 @@ func (b *Broker) startBackground() {
 			}
 		}
 	})
+	if b.replicated() {
+		b.loop(b.cfg.ReplicaLagTimeMax/2, b.shrinkISRs, nil)
+		b.loop(0, nil, b.runController)
+	}
 	b.loop(b.cfg.FlushSchedulerInterval, b.scheduleFlushes, nil)
 	b.loop(b.cfg.RetentionCheckInterval, b.enforceRetention, nil)
 	b.loop(b.cfg.CleanerBackoff, b.compactLogs, nil)

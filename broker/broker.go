@@ -41,6 +41,15 @@ type Config struct {
 	Rack            string   // broker.rack
 	Roles           []string // this process's roles; "broker" makes it controller-eligible
 
+	// Replication (replica.go, controller.go).
+	DefaultReplicationFactor int16         // default.replication.factor (1)
+	ReplicaLagTimeMax        time.Duration // replica.lag.time.max.ms (30 s)
+	// auto.leader.rebalance.enable (true unless DisableLeaderRebalance)
+	// and leader.imbalance.check.interval.seconds (300 s).
+	DisableLeaderRebalance       bool
+	AutoLeaderRebalance          bool // set from DisableLeaderRebalance
+	LeaderImbalanceCheckInterval time.Duration
+
 	AutoCreateTopics      bool          // auto.create.topics.enable
 	NumPartitions         int32         // num.partitions
 	SocketRequestMaxBytes int32         // socket.request.max.bytes
@@ -100,6 +109,16 @@ func (c *Config) setDefaults() {
 		c.QueuedMaxRequestBytes = 512 << 20
 	}
 	c.QueuedMaxRequestBytes = max(c.QueuedMaxRequestBytes, int64(c.SocketRequestMaxBytes))
+	if c.DefaultReplicationFactor <= 0 {
+		c.DefaultReplicationFactor = 1
+	}
+	if c.ReplicaLagTimeMax <= 0 {
+		c.ReplicaLagTimeMax = 30 * time.Second
+	}
+	c.AutoLeaderRebalance = !c.DisableLeaderRebalance
+	if c.LeaderImbalanceCheckInterval <= 0 {
+		c.LeaderImbalanceCheckInterval = 300 * time.Second
+	}
 	if c.OffsetsTopicPartitions <= 0 {
 		c.OffsetsTopicPartitions = 50
 	}
@@ -160,10 +179,14 @@ type Broker struct {
 	txns      *txn.Coordinator
 	lazy      lazyFlusher // coordinator writes answered before their fsync
 
+	fetchers fetchers // replica fetchers, by leader
+
 	gossip *cluster.Gossip // nil on a standalone node
 	quorum *cluster.Quorum
 	ctl    *controllerClient     // forwards metadata writes to the leader; nil standalone
 	fatal  atomic.Pointer[error] // why the cluster made this node stop
+
+	draining atomic.Bool // controlled shutdown under way
 
 	ln        net.Listener
 	advHost   string
@@ -199,6 +222,7 @@ func New(cfg Config) (*Broker, error) {
 		conns:   map[net.Conn]struct{}{},
 		budget:  newByteBudget(cfg.QueuedMaxRequestBytes),
 	}
+	b.fetchers.b = b
 	b.offsetsCT = coordinatorTopic{name: offsetsTopic, partitions: func() int32 { return cfg.OffsetsTopicPartitions }}
 	b.txnCT = coordinatorTopic{name: txnTopic, partitions: func() int32 { return cfg.TxnTopicPartitions }}
 	b.metrics = newMetrics(b, cfg.Registerer)
@@ -322,6 +346,7 @@ func (b *Broker) Close() error {
 		b.closeConns()
 		b.groups.Close()
 		b.txns.Close() // waits for markers being written
+		b.fetchers.close()
 		b.wg.Wait()
 		b.flusher.Close()
 		err = b.closeLogs()
@@ -330,6 +355,22 @@ func (b *Broker) Close() error {
 		}
 	})
 	return err
+}
+
+// isClosing reports a broker shutting down.
+func (b *Broker) isClosing() bool {
+	select {
+	case <-b.closing:
+		return true
+	default:
+		return false
+	}
+}
+
+// defaultRF is the replication factor of topics created without one:
+// default.replication.factor, bounded by the brokers there are.
+func (b *Broker) defaultRF() int16 {
+	return int16(min(int(b.cfg.DefaultReplicationFactor), max(len(b.placementBrokers()), 1)))
 }
 
 // closeConns closes every client connection so their loops end.

@@ -74,6 +74,7 @@ func (b *Broker) leaveCluster() {
 	if b.gossip == nil {
 		return
 	}
+	b.drain()
 	b.quorum.Stop()
 	b.ctl.close()
 	if err := b.meta.TransferLeadership(); err != nil {
@@ -82,6 +83,44 @@ func (b *Broker) leaveCluster() {
 	if err := b.gossip.Leave(leaveTimeout); err != nil {
 		b.logger.Warn("leaving cluster", "err", err)
 	}
+}
+
+// drainTimeout bounds the wait for leaderships to move away on a graceful
+// shutdown.
+const drainTimeout = 10 * time.Second
+
+// drain is the controlled shutdown: gossip that this node leaves, and wait
+// until the controller has moved every partition leadership it held to
+// another in-sync replica (or the wait times out: the partitions then fail
+// over as for a crash).
+func (b *Broker) drain() {
+	b.draining.Store(true)
+	if err := b.gossip.Drain(leaveTimeout); err != nil {
+		b.logger.Warn("controlled shutdown", "err", err)
+		return
+	}
+	deadline := time.Now().Add(drainTimeout)
+	for time.Now().Before(deadline) {
+		n := b.ledPartitions()
+		if n == 0 {
+			b.logger.Info("controlled shutdown: no partition leaderships left")
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	b.logger.Warn("controlled shutdown: leaderships still held at the deadline", "partitions", b.ledPartitions())
+}
+
+// ledPartitions counts the replicated partitions this node leads that have
+// another in-sync replica to take over.
+func (b *Broker) ledPartitions() int {
+	n := 0
+	for _, p := range b.allPartitions() {
+		if r := p.role.Load(); r.leads() && !r.alone() {
+			n++
+		}
+	}
+	return n
 }
 
 // brokerList is the brokers of Metadata and DescribeCluster: this node alone

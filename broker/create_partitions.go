@@ -74,7 +74,11 @@ func (b *Broker) createPartitions(rt *kmsg.CreatePartitionsRequestTopic, dup, va
 	if validateOnly {
 		return 0, ""
 	}
-	if err := b.meta.CreatePartitions(rt.Topic, rt.Count); err != nil {
+	var manual [][]int32
+	for _, a := range rt.Assignment {
+		manual = append(manual, a.Replicas)
+	}
+	if err := b.meta.CreatePartitions(rt.Topic, rt.Count, b.placementBrokers(), manual); err != nil {
 		return kerr.InvalidPartitions.Code, err.Error()
 	}
 	return 0, ""

@@ -120,12 +120,15 @@ func (b *Broker) checkCreateTopic(rt *kmsg.CreateTopicsRequestTopic, dup bool) (
 		}
 		spec.Partitions = int32(len(rt.ReplicaAssignment))
 		spec.ReplicationFactor = int16(len(rt.ReplicaAssignment[0].Replicas))
+		for _, a := range rt.ReplicaAssignment {
+			spec.Assignment = append(spec.Assignment, a.Replicas)
+		}
 	}
 	if spec.Partitions == -1 {
 		spec.Partitions = b.cfg.NumPartitions
 	}
 	if spec.ReplicationFactor == -1 {
-		spec.ReplicationFactor = 1
+		spec.ReplicationFactor = b.defaultRF()
 	}
 	if spec.Partitions <= 0 {
 		return spec, kerr.InvalidPartitions.Code, "Number of partitions must be larger than 0."
@@ -133,7 +136,8 @@ func (b *Broker) checkCreateTopic(rt *kmsg.CreateTopicsRequestTopic, dup bool) (
 	if spec.ReplicationFactor <= 0 {
 		return spec, kerr.InvalidReplicationFactor.Code, "Replication factor must be larger than 0."
 	}
-	if brokers := len(b.brokerList()); int(spec.ReplicationFactor) > brokers {
+	spec.Brokers = b.placementBrokers()
+	if brokers := len(spec.Brokers); int(spec.ReplicationFactor) > brokers {
 		return spec, kerr.InvalidReplicationFactor.Code, fmt.Sprintf("Replication factor: %d larger than available brokers: %d.", spec.ReplicationFactor, brokers)
 	}
 	for _, c := range rt.Configs {
@@ -151,12 +155,13 @@ func (b *Broker) checkReplicas(replicas []int32) string {
 		return "Replica assignment must not be empty."
 	}
 	seen := map[int32]bool{}
+	alive := b.eligibleBrokers()
 	for _, id := range replicas {
 		if seen[id] {
 			return fmt.Sprintf("Duplicate broker id %d in replica assignment.", id)
 		}
 		seen[id] = true
-		if id != b.cfg.NodeID {
+		if !alive[id] {
 			return fmt.Sprintf("Broker %d in replica assignment is not a live broker.", id)
 		}
 	}

@@ -21,8 +21,14 @@ import (
 // the aborted transactions overlapping the answer, whose records the
 // client drops.
 //
+// Followers fetch with their replica id (replica_fetcher.go): they read up
+// to the log end offset, their fetch offset advances the high watermark
+// (replica.go), and a last fetched epoch the leader's log disagrees with is
+// answered with the diverging epoch and no records. A replica that is not
+// the leader answers NOT_LEADER_OR_FOLLOWER.
+//
 // Not yet: fetch sessions (KIP-227; every answer has session id 0, so
-// clients send full requests), follower fetches, preferred read replicas.
+// clients send full requests), preferred read replicas (KIP-392).
 
 func init() { register(1, 4, 12, handleFetch) }
 
@@ -120,21 +126,39 @@ func (b *Broker) fetchOnce(r *request, req *kmsg.FetchRequest) (resp *kmsg.Fetch
 func (b *Broker) fetchPartition(topicName string, req *kmsg.FetchRequest, rp *kmsg.FetchRequestTopicPartition, sp *kmsg.FetchResponseTopicPartition, limit int64, first bool) (commitlog.Slice, int16) {
 	p := b.partition(topicName, rp.Partition)
 	if p == nil {
-		return commitlog.Slice{}, kerr.UnknownTopicOrPartition.Code
+		return commitlog.Slice{}, b.missingPartition(topicName, rp.Partition)
+	}
+	r := p.role.Load()
+	if !r.leads() {
+		return commitlog.Slice{}, kerr.NotLeaderForPartition.Code
 	}
 	if code := checkLeaderEpoch(p, rp.CurrentLeaderEpoch); code != 0 {
 		return commitlog.Slice{}, code
 	}
 	hw := p.highWatermark()
 	lso := min(p.log.LastStableOffset(), hw) // an append between the two reads must not lift it above hw
-	start := p.log.StartOffset()
+	start, leo := p.log.Offsets()
 	sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = hw, lso, start
+	upper := hw
+	if req.ReplicaID >= 0 {
+		// A follower: it reads up to the log end, and its fetch offset
+		// says what it holds.
+		if rp.LastFetchedEpoch >= 0 {
+			if ep, end := p.log.EndOffsetForEpoch(rp.LastFetchedEpoch); ep < rp.LastFetchedEpoch || end < rp.FetchOffset {
+				sp.DivergingEpoch.Epoch, sp.DivergingEpoch.EndOffset = ep, end
+				return commitlog.Slice{}, 0
+			}
+		}
+		if rp.FetchOffset <= leo && p.followerFetched(r, req.ReplicaID, rp.FetchOffset, leo, time.Now()) {
+			b.expandISR(p, r, req.ReplicaID)
+		}
+		sp.HighWatermark = p.highWatermark()
+		upper = leo
+	} else if req.IsolationLevel == 1 {
+		upper = lso // read_committed: nothing of an open transaction
+	}
 	if limit <= 0 && !first {
 		return commitlog.Slice{}, 0
-	}
-	upper := hw
-	if req.IsolationLevel == 1 {
-		upper = lso // read_committed: nothing of an open transaction
 	}
 	slice, err := p.log.Read(rp.FetchOffset, upper, max(limit, 0), first)
 	switch {
@@ -152,6 +176,29 @@ func (b *Broker) fetchPartition(topicName string, req *kmsg.FetchRequest, rp *km
 		}
 	}
 	return slice, 0
+}
+
+// leaderPartition is a partition this broker leads, or the error code for
+// one it does not: NOT_LEADER_OR_FOLLOWER when the partition exists
+// elsewhere or here as a follower, UNKNOWN_TOPIC_OR_PARTITION otherwise.
+func (b *Broker) leaderPartition(topic string, idx int32) (*partition, int16) {
+	p := b.partition(topic, idx)
+	if p == nil {
+		return nil, b.missingPartition(topic, idx)
+	}
+	if !p.role.Load().leads() {
+		return nil, kerr.NotLeaderForPartition.Code
+	}
+	return p, 0
+}
+
+// missingPartition is the error for a partition with no local replica: a
+// partition of a known topic lives on other brokers.
+func (b *Broker) missingPartition(topic string, idx int32) int16 {
+	if n := b.partitionsOf(topic); idx >= 0 && idx < n {
+		return kerr.NotLeaderForPartition.Code
+	}
+	return kerr.UnknownTopicOrPartition.Code
 }
 
 // checkLeaderEpoch compares a client's current leader epoch (KIP-320; -1

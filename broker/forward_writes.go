@@ -53,6 +53,9 @@ func (b *Broker) allocateProducerIDBlock() (first, size int64, err error) {
 // failed. A forwarded topic is in this node's metadata when it returns nil or
 // ErrTopicExists.
 func (b *Broker) createTopic(spec meta.TopicSpec) error {
+	if spec.Brokers == nil {
+		spec.Brokers = b.placementBrokers()
+	}
 	err := b.meta.CreateTopics([]meta.TopicSpec{spec})[0]
 	if !notController(err) || b.ctl == nil {
 		return err

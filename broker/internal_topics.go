@@ -35,7 +35,7 @@ func (b *Broker) topicReady(ct *coordinatorTopic) bool {
 	}
 	if _, ok := b.meta.Topic(ct.name); !ok {
 		err := b.createTopic(meta.TopicSpec{
-			Name: ct.name, Partitions: ct.partitions(), ReplicationFactor: 1, Internal: true,
+			Name: ct.name, Partitions: ct.partitions(), ReplicationFactor: int16(min(3, max(len(b.placementBrokers()), 1))), Internal: true,
 			Configs: map[string]string{
 				"cleanup.policy":   "compact",
 				"segment.bytes":    "104857600",

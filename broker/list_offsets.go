@@ -42,9 +42,9 @@ func handleListOffsets(b *Broker, r *request) (*reply, error) {
 }
 
 func (b *Broker) listOffset(version int16, committed bool, topicName string, rp *kmsg.ListOffsetsRequestTopicPartition, sp *kmsg.ListOffsetsResponseTopicPartition) int16 {
-	p := b.partition(topicName, rp.Partition)
+	p, code := b.leaderPartition(topicName, rp.Partition)
 	if p == nil {
-		return kerr.UnknownTopicOrPartition.Code
+		return code
 	}
 	if code := checkLeaderEpoch(p, rp.CurrentLeaderEpoch); code != 0 {
 		return code

@@ -33,11 +33,15 @@ func handleMetadata(b *Broker, r *request) (*reply, error) {
 	resp.ClusterID = &cid
 	resp.ControllerID = b.controllerID()
 	resp.AuthorizedOperations = authorizedOpsOmitted
+	alive := map[int32]bool{}
+	for _, br := range resp.Brokers {
+		alive[br.NodeID] = true
+	}
 
 	all := req.Topics == nil || (r.version == 0 && len(req.Topics) == 0)
 	if all {
 		for _, t := range b.meta.Topics() {
-			resp.Topics = append(resp.Topics, metadataTopic(t, 0))
+			resp.Topics = append(resp.Topics, metadataTopic(t, 0, alive))
 		}
 		return done(resp)
 	}
@@ -76,7 +80,7 @@ func handleMetadata(b *Broker, r *request) (*reply, error) {
 			resp.Topics = append(resp.Topics, metadataError(name, rt.TopicID, code))
 			continue
 		}
-		resp.Topics = append(resp.Topics, metadataTopic(t, 0))
+		resp.Topics = append(resp.Topics, metadataTopic(t, 0, alive))
 	}
 	return done(resp)
 }
@@ -92,7 +96,9 @@ func metadataError(name string, id [16]byte, code int16) kmsg.MetadataResponseTo
 	return t
 }
 
-func metadataTopic(t meta.Topic, code int16) kmsg.MetadataResponseTopic {
+// metadataTopic describes a topic; replicas not in alive are listed
+// offline, and a partition without a leader has LEADER_NOT_AVAILABLE.
+func metadataTopic(t meta.Topic, code int16, alive map[int32]bool) kmsg.MetadataResponseTopic {
 	mt := kmsg.NewMetadataResponseTopic()
 	name := t.Name
 	mt.Topic = &name
@@ -110,6 +116,14 @@ func metadataTopic(t meta.Topic, code int16) kmsg.MetadataResponseTopic {
 		mp.Replicas = p.Replicas
 		mp.ISR = p.ISR
 		mp.OfflineReplicas = []int32{}
+		for _, r := range p.Replicas {
+			if !alive[r] {
+				mp.OfflineReplicas = append(mp.OfflineReplicas, r)
+			}
+		}
+		if p.Leader < 0 {
+			mp.ErrorCode = kerr.LeaderNotAvailable.Code
+		}
 	}
 	return mt
 }
@@ -119,7 +133,7 @@ func (b *Broker) autoCreate(name string) (meta.Topic, int16) {
 	if err := validateTopicName(name); err != nil {
 		return meta.Topic{}, kerr.InvalidTopicException.Code
 	}
-	if err := b.createTopic(meta.TopicSpec{Name: name, Partitions: b.cfg.NumPartitions, ReplicationFactor: 1}); err != nil {
+	if err := b.createTopic(meta.TopicSpec{Name: name, Partitions: b.cfg.NumPartitions, ReplicationFactor: b.defaultRF()}); err != nil {
 		if errors.Is(err, meta.ErrTopicExists) {
 			return meta.Topic{}, kerr.TopicAlreadyExists.Code
 		}

@@ -7,13 +7,13 @@ import (
 
 // OffsetForLeaderEpoch: v2-4
 //
-// Returns the end offset of the requested leader epoch: the log end offset
-// for the current epoch, undefined (-1, -1) for an epoch above it. Clients
-// use it after a leader change to detect truncation (KIP-320).
-//
-// Not yet: the leader-epoch history (leader-epoch-checkpoint) that answers
-// for epochs below the current one; a single node never changes epochs, so
-// every batch it holds carries the current one.
+// Returns the end offset of the requested leader epoch from the leader-epoch
+// history of the partition's log (leader-epoch-checkpoint): the largest
+// epoch at or below the requested one and the first offset after it, the
+// log end offset for the current epoch, (-1, -1) below the oldest epoch
+// held. Clients use it after a leader change to detect truncation
+// (KIP-320); replicas (replica id >= 0) before Fetch v12 to find where
+// they diverge. Only the leader answers.
 
 func init() { register(23, 2, 4, handleOffsetForLeaderEpoch) }
 
@@ -30,12 +30,12 @@ func handleOffsetForLeaderEpoch(b *Broker, r *request) (*reply, error) {
 			p := b.partition(rt.Topic, rp.Partition)
 			switch {
 			case p == nil:
-				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+				sp.ErrorCode = b.missingPartition(rt.Topic, rp.Partition)
+			case !p.role.Load().leads():
+				sp.ErrorCode = kerr.NotLeaderForPartition.Code
 			default:
 				if sp.ErrorCode = checkLeaderEpoch(p, rp.CurrentLeaderEpoch); sp.ErrorCode == 0 {
-					if epoch := p.epoch.Load(); rp.LeaderEpoch <= epoch {
-						sp.LeaderEpoch, sp.EndOffset = epoch, p.log.EndOffset()
-					}
+					sp.LeaderEpoch, sp.EndOffset = p.log.EndOffsetForEpoch(rp.LeaderEpoch)
 				}
 			}
 			st.Partitions = append(st.Partitions, sp)

@@ -48,6 +48,7 @@ func handleProduce(b *Broker, r *request) (*reply, error) {
 	type pending struct {
 		sp   *kmsg.ProduceResponseTopicPartition
 		done <-chan error
+		repl *replicaWait // acks=all on a replicated partition
 	}
 	var waits []pending
 	now := time.Now().UnixMilli()
@@ -66,11 +67,14 @@ func handleProduce(b *Broker, r *request) (*reply, error) {
 			case req.Acks != -1 && req.Acks != 0 && req.Acks != 1:
 				code = kerr.InvalidRequiredAcks.Code
 			default:
-				var sync bool
-				var p *partition
-				p, code, sync = b.produceTo(rt.Topic, rp.Partition, rp.Records, now, sp)
-				if code == 0 && (req.Acks == -1 || sync) {
-					waits = append(waits, pending{sp, b.flusher.Sync(p.log, p.log.EndOffset())})
+				res := b.produceTo(rt.Topic, rp.Partition, rp.Records, now, req.Acks == -1, sp)
+				code = res.code
+				if code == 0 && (req.Acks == -1 || res.sync) {
+					w := pending{sp: sp, done: b.flusher.Sync(res.p.log, res.end)}
+					if req.Acks == -1 && !res.role.alone() {
+						w.repl = &replicaWait{p: res.p, role: res.role, end: res.end}
+					}
+					waits = append(waits, w)
 				}
 			}
 			if code != 0 {
@@ -96,42 +100,79 @@ func handleProduce(b *Broker, r *request) (*reply, error) {
 	if len(waits) == 0 {
 		return done(resp)
 	}
+	deadline := time.Now().Add(time.Duration(req.TimeoutMillis) * time.Millisecond)
 	return &reply{resp: resp, ready: func() {
 		for _, w := range waits {
 			if err := <-w.done; err != nil {
 				b.logger.Error("fsync failed", "err", err)
 				w.sp.ErrorCode = kerr.KafkaStorageError.Code
+				continue
+			}
+			if w.repl != nil {
+				w.sp.ErrorCode = w.repl.wait(b, deadline)
 			}
 		}
 	}}, nil
 }
 
-// produceTo validates and appends one partition's record set. sync reports
-// that flush.messages asks for an fsync before answering.
-func (b *Broker) produceTo(topicName string, idx int32, records []byte, now int64, sp *kmsg.ProduceResponseTopicPartition) (p *partition, code int16, sync bool) {
-	p = b.partition(topicName, idx)
+// produced is the outcome of appending one partition's records.
+type produced struct {
+	p    *partition
+	role *role // the leadership the records were appended under
+	end  int64 // offset after the last appended record
+	code int16
+	sync bool // flush.messages asks for an fsync before answering
+}
+
+// produceTo validates and appends one partition's record set.
+func (b *Broker) produceTo(topicName string, idx int32, records []byte, now int64, acksAll bool, sp *kmsg.ProduceResponseTopicPartition) produced {
+	p := b.partition(topicName, idx)
 	if p == nil {
-		return nil, kerr.UnknownTopicOrPartition.Code, false
+		return produced{code: b.missingPartition(topicName, idx)}
 	}
+	res := produced{p: p}
 	if p.t.internal {
 		// __consumer_offsets and friends are written by their coordinators
 		// only, as in Kafka.
-		return p, kerr.InvalidTopicException.Code, false
+		res.code = kerr.InvalidTopicException.Code
+		return res
 	}
 	s := p.t.settings.Load()
 	h, code := validateBatch(records, s, now)
 	if code != 0 {
-		return p, code, false
+		res.code = code
+		return res
 	}
+	p.roleMu.RLock()
+	defer p.roleMu.RUnlock()
+	r := p.role.Load()
+	switch {
+	case !r.leads():
+		res.code = kerr.NotLeaderForPartition.Code
+		return res
+	case acksAll && len(r.isr) < s.minInsync:
+		res.code = kerr.NotEnoughReplicas.Code
+		return res
+	}
+	res.role = r
+	res.code, res.sync = b.appendProduced(p, s, h, records, now, sp)
+	res.end = sp.BaseOffset + int64(h.NumRecords)
+	return res
+}
+
+// appendProduced appends one validated batch to the partition this broker
+// leads, under its role lock.
+func (b *Broker) appendProduced(p *partition, s *topicSettings, h commitlog.Header, records []byte, now int64, sp *kmsg.ProduceResponseTopicPartition) (code int16, sync bool) {
+	topicName, idx := p.t.name, p.index
 	if s.codec >= 0 && h.Compression() != s.codec {
 		out, err := commitlog.Recompress(records, s.codec)
 		if err != nil {
-			return p, kerr.CorruptMessage.Code, false
+			return kerr.CorruptMessage.Code, false
 		}
 		records = out
 		h, _ = commitlog.ParseHeader(records)
 		if h.Size() > s.maxMessageBytes {
-			return p, kerr.MessageTooLarge.Code, false // as Kafka checks after recompressing
+			return kerr.MessageTooLarge.Code, false // as Kafka checks after recompressing
 		}
 	}
 	if s.logAppendTime {
@@ -145,14 +186,14 @@ func (b *Broker) produceTo(topicName string, idx int32, records []byte, now int6
 		// Only into a transaction that holds this partition now (KIP-890
 		// part 1), checked and appended under the coordinator's lock.
 		code := b.txns.AppendVerified(h.ProducerID, h.ProducerEpoch, topicName, idx, func() int16 {
-			base, err = p.log.Append(batches, p.epoch.Load())
+			base, err = p.log.Append(batches, p.role.Load().epoch)
 			return 0
 		})
 		if code != 0 {
-			return p, code, false
+			return code, false
 		}
 	} else {
-		base, err = p.log.Append(batches, p.epoch.Load())
+		base, err = p.log.Append(batches, p.role.Load().epoch)
 	}
 	switch {
 	case errors.Is(err, commitlog.ErrDuplicateBatch):
@@ -161,17 +202,17 @@ func (b *Broker) produceTo(topicName string, idx int32, records []byte, now int6
 			"producer_id", h.ProducerID, "producer_epoch", h.ProducerEpoch, "sequence", h.BaseSequence)
 		sp.BaseOffset = base
 		sp.LogStartOffset = p.log.StartOffset()
-		return p, 0, false
+		return 0, false
 	case errors.Is(err, commitlog.ErrOutOfOrderSequence):
-		return p, kerr.OutOfOrderSequenceNumber.Code, false
+		return kerr.OutOfOrderSequenceNumber.Code, false
 	case errors.Is(err, commitlog.ErrInvalidProducerEpoch):
-		return p, kerr.InvalidProducerEpoch.Code, false
+		return kerr.InvalidProducerEpoch.Code, false
 	case errors.Is(err, commitlog.ErrClosed):
-		return p, kerr.UnknownTopicOrPartition.Code, false // deleted meanwhile
+		return kerr.UnknownTopicOrPartition.Code, false // deleted meanwhile
 	}
 	if err != nil {
 		b.logger.Error("append failed", "topic", topicName, "partition", idx, "err", err)
-		return p, kerr.KafkaStorageError.Code, false
+		return kerr.KafkaStorageError.Code, false
 	}
 	p.notify()
 	b.metrics.messagesIn.Add(float64(n))
@@ -181,7 +222,7 @@ func (b *Broker) produceTo(topicName string, idx int32, records []byte, now int6
 	if s.logAppendTime {
 		sp.LogAppendTime = now
 	}
-	return p, 0, p.log.UnsyncedRecords() >= s.flushMessages
+	return 0, p.log.UnsyncedRecords() >= s.flushMessages
 }
 
 // timestampOK applies message.timestamp.before.max.ms and

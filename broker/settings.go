@@ -55,6 +55,26 @@ func (c *Config) ApplySetting(name, value string) error {
 		}
 		c.QueuedMaxRequestBytes = n
 		return err
+	case "default.replication.factor":
+		n, err := atoi()
+		if err == nil && (n < 1 || n > 32767) {
+			err = fmt.Errorf("must be between 1 and 32767")
+		}
+		c.DefaultReplicationFactor = int16(n)
+		return err
+	case "replica.lag.time.max.ms":
+		return ms(&c.ReplicaLagTimeMax)
+	case "auto.leader.rebalance.enable":
+		v, err := strconv.ParseBool(value)
+		c.DisableLeaderRebalance = !v
+		return err
+	case "leader.imbalance.check.interval.seconds":
+		n, err := atoi()
+		if err == nil && n <= 0 {
+			err = fmt.Errorf("must be positive")
+		}
+		c.LeaderImbalanceCheckInterval = time.Duration(n) * time.Second
+		return err
 	case "connections.max.idle.ms":
 		return ms(&c.ConnectionsMaxIdle)
 	case "log.retention.check.interval.ms":

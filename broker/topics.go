@@ -36,6 +36,8 @@ type topicSettings struct {
 	beforeMaxMs     int64
 	afterMaxMs      int64
 	codec           int8 // compression.type as a codec number; -1 keeps the producer's
+	minInsync       int  // min.insync.replicas
+	unclean         bool // unclean.leader.election.enable
 }
 
 func newSettings(v topicView) *topicSettings {
@@ -48,25 +50,24 @@ func newSettings(v topicView) *topicSettings {
 		beforeMaxMs:     v.long("message.timestamp.before.max.ms"),
 		afterMaxMs:      v.long("message.timestamp.after.max.ms"),
 		codec:           codecNumber(v.str("compression.type")),
+		minInsync:       int(v.long("min.insync.replicas")),
+		unclean:         v.str("unclean.leader.election.enable") == "true",
 	}
 }
 
-// partition is one partition replica led by this broker.
+// partition is one partition replica on this broker, leader or follower.
 type partition struct {
 	t     *topic
 	index int32
 	log   *commitlog.Log
-	epoch atomic.Int32
+	epoch atomic.Int32 // leader epoch, as in role
+	replicaState
 
 	lastFlush atomic.Int64 // unix ms of the last flush, for flush.ms
 
 	waitMu  sync.Mutex
 	waiters map[chan struct{}]struct{} // fetches long-polling this partition
 }
-
-// highWatermark is the offset below which records are visible to consumers.
-// A single replica's ISR is itself, so it is the log end offset.
-func (p *partition) highWatermark() int64 { return p.log.EndOffset() }
 
 // notify wakes the fetches waiting on this partition.
 func (p *partition) notify() {
@@ -108,7 +109,7 @@ func (b *Broker) partition(name string, idx int32) *partition {
 	if t == nil || idx < 0 || int(idx) >= len(t.parts) {
 		return nil
 	}
-	return t.parts[idx]
+	return t.parts[idx] // nil when this node holds no replica of it
 }
 
 // allPartitions snapshots every live partition.
@@ -117,7 +118,11 @@ func (b *Broker) allPartitions() []*partition {
 	defer b.mu.RUnlock()
 	var out []*partition
 	for _, t := range b.topics {
-		out = append(out, t.parts...)
+		for _, p := range t.parts {
+			if p != nil {
+				out = append(out, p)
+			}
+		}
 	}
 	return out
 }
@@ -127,10 +132,11 @@ func partitionDir(dataDir, topic string, idx int32) string {
 }
 
 // reconcile brings the open topics and partitions in line with the metadata
-// store: opens new partitions, applies config changes, removes deleted
-// topics. It is idempotent and runs after every metadata change. New
-// partitions of all topics are opened together by a pool of workers, which
-// bounds start-up with thousands of partitions.
+// store: opens the partitions this node holds a replica of, gives each its
+// role (leader or follower), applies config changes, closes replicas moved
+// away and removes deleted topics. It is idempotent and runs after every
+// metadata change. New partitions of all topics are opened together by a
+// pool of workers, which bounds start-up with thousands of partitions.
 func (b *Broker) reconcile() error {
 	b.reconcMu.Lock()
 	defer b.reconcMu.Unlock()
@@ -138,22 +144,23 @@ func (b *Broker) reconcile() error {
 	seen := make(map[string]bool, len(want))
 	var jobs []openJob
 	type update struct {
-		t    *topic
-		mt   meta.Topic
-		cfg  commitlog.Config
-		have int
+		t   *topic
+		mt  meta.Topic
+		cfg commitlog.Config
 	}
 	updates := make([]update, 0, len(want))
 	for _, mt := range want {
 		seen[mt.Name] = true
 		t, cfg := b.prepareTopic(mt)
 		b.mu.RLock()
-		have := len(t.parts)
+		parts := t.parts
 		b.mu.RUnlock()
-		for i := have; i < len(mt.Partitions); i++ {
-			jobs = append(jobs, openJob{t: t, idx: int32(i), cfg: cfg})
+		for i, mp := range mt.Partitions {
+			if b.hostsReplica(mp) && (i >= len(parts) || parts[i] == nil) {
+				jobs = append(jobs, openJob{t: t, idx: int32(i), cfg: cfg})
+			}
 		}
-		updates = append(updates, update{t, mt, cfg, have})
+		updates = append(updates, update{t, mt, cfg})
 	}
 	firstErr := b.openPartitions(jobs)
 	b.incomplete.Store(firstErr != nil) // retried by the background loop
@@ -165,14 +172,24 @@ func (b *Broker) reconcile() error {
 		}
 	}
 
+	opened := map[*partition]bool{}
+	var moved []*partition
 	b.mu.Lock()
+	for _, u := range updates {
+		if n := len(u.mt.Partitions); len(u.t.parts) < n {
+			u.t.parts = append(u.t.parts, make([]*partition, n-len(u.t.parts))...)
+		}
+		for i, mp := range u.mt.Partitions {
+			if p := u.t.parts[i]; p != nil && !b.hostsReplica(mp) {
+				moved = append(moved, p)
+				u.t.parts[i] = nil
+			}
+		}
+	}
 	for _, j := range jobs {
-		// Partitions join in order; one that failed to open stops its topic
-		// from growing past it (the next reconcile retries).
-		if j.p != nil && int(j.idx) == len(j.t.parts) {
-			j.t.parts = append(j.t.parts, j.p)
-		} else if j.p != nil {
-			j.p.log.Close()
+		if j.p != nil {
+			j.t.parts[j.idx] = j.p
+			opened[j.p] = true
 		}
 	}
 	var gone []*topic
@@ -191,13 +208,17 @@ func (b *Broker) reconcile() error {
 		parts := u.t.parts
 		b.mu.RUnlock()
 		for i, p := range parts {
-			if i < len(u.mt.Partitions) {
-				p.epoch.Store(u.mt.Partitions[i].LeaderEpoch)
+			if p == nil {
+				continue
 			}
-			if i < u.have {
+			if !opened[p] {
 				p.log.SetConfig(u.cfg)
 			}
+			b.applyRole(p, b.roleFor(u.mt.Partitions[i]))
 		}
+	}
+	for _, p := range moved {
+		b.dropReplica(p)
 	}
 	for _, t := range gone {
 		b.removeTopicLogs(t)
@@ -313,11 +334,24 @@ func checkPartitionMetadata(dir string, id [16]byte) (fresh bool, err error) {
 
 func (b *Broker) removeTopicLogs(t *topic) {
 	for _, p := range t.parts {
+		if p == nil {
+			continue
+		}
+		b.fetchers.remove(p)
 		if err := p.log.Remove(); err != nil {
 			b.logger.Warn("remove partition", "topic", t.name, "partition", p.index, "err", err)
 		}
 		p.notify()
 	}
+}
+
+// dropReplica removes a replica reassigned away from this node.
+func (b *Broker) dropReplica(p *partition) {
+	b.fetchers.remove(p)
+	if err := p.log.Remove(); err != nil {
+		b.logger.Warn("remove reassigned replica", "topic", p.t.name, "partition", p.index, "err", err)
+	}
+	p.notify()
 }
 
 // closeLogs flushes and closes every log and writes the checkpoints.

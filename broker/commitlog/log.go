@@ -76,6 +76,7 @@ type Log struct {
 	aborted   []AbortedTxn    // aborted transactions, by marker offset
 	txnIdx    txnIndex        // the active segment's .txnindex, once written
 	snapshots []int64         // offsets of the producer snapshot files, ascending
+	epochs    epochCache      // first offset of each leader epoch (epochs.go)
 
 	durable  atomic.Int64 // offsets below this are fsynced (recovery point)
 	closed   bool
@@ -129,6 +130,8 @@ func Open(dir string, cfg Config, recoveryPoint, startOffset int64, logger *slog
 		}
 		l.segments = []*segment{seg}
 		l.next, l.start = seg.base, seg.base
+		l.epochs.set(nil)
+		os.Remove(filepath.Join(dir, epochCheckpointName)) // left without a log: stale
 		l.durable.Store(l.next)
 		l.dirDirty.Store(true)
 		return l, nil
@@ -140,6 +143,10 @@ func Open(dir string, cfg Config, recoveryPoint, startOffset int64, logger *slog
 	l.start = min(max(startOffset, l.segments[0].base), l.next)
 	l.durable.Store(min(max(recoveryPoint, 0), l.next))
 	if err := l.loadProducers(snaps); err != nil {
+		l.closeFiles()
+		return nil, err
+	}
+	if err := l.loadEpochs(); err != nil {
 		l.closeFiles()
 		return nil, err
 	}
@@ -260,8 +267,11 @@ func (l *Log) Append(batches []Batch, epoch int32) (int64, error) {
 				return dup.firstOffset, ErrDuplicateBatch
 			}
 		}
-		if err := l.maybeRoll(cfg, int64(len(b.Data)), b.Header.LastOffsetDelta); err != nil {
+		if err := l.maybeRoll(cfg, int64(len(b.Data)), l.next+int64(b.Header.LastOffsetDelta)); err != nil {
 			return 0, err
+		}
+		if epoch > l.epochs.latest {
+			l.noteEpoch(epoch, l.next)
 		}
 		stamp(b.Data, l.next, epoch)
 		b.Header.BaseOffset, b.Header.LeaderEpoch = l.next, epoch
@@ -287,8 +297,9 @@ func (l *Log) Append(batches []Batch, epoch int32) (int64, error) {
 func (l *Log) active() *segment { return l.segments[len(l.segments)-1] }
 
 // maybeRoll starts a new segment when the next batch would overflow the
-// active one by size, age or relative offset.
-func (l *Log) maybeRoll(cfg *Config, size int64, lastDelta int32) error {
+// active one by size, age or relative offset (lastOffset is the batch's
+// last offset).
+func (l *Log) maybeRoll(cfg *Config, size int64, lastOffset int64) error {
 	a := l.active()
 	if a.size == 0 {
 		return nil
@@ -296,7 +307,7 @@ func (l *Log) maybeRoll(cfg *Config, size int64, lastDelta int32) error {
 	// Index positions are 32-bit, as in Kafka (segment.bytes is an int).
 	full := a.size+size > min(cfg.SegmentBytes, math.MaxInt32)
 	old := cfg.SegmentMs > 0 && !a.firstAppend.IsZero() && time.Since(a.firstAppend) > time.Duration(cfg.SegmentMs)*time.Millisecond
-	overflow := l.next+int64(lastDelta)-a.base > math.MaxInt32
+	overflow := lastOffset-a.base > math.MaxInt32
 	if !full && !old && !overflow {
 		return nil
 	}
@@ -354,6 +365,11 @@ func (l *Log) Close() error {
 	for _, s := range l.segments {
 		if ierr := s.writeIndexes(false); ierr != nil && err == nil {
 			err = ierr
+		}
+	}
+	if l.epochs.dirty {
+		if eerr := l.saveEpochs(); eerr != nil && err == nil {
+			err = eerr
 		}
 	}
 	if terr := l.closeTxnIndex(); terr != nil {

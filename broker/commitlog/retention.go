@@ -83,6 +83,7 @@ func (l *Log) dropSegments(n int) ([]*segment, error) {
 	l.segments = append([]*segment(nil), l.segments[n:]...)
 	l.start = max(l.start, l.segments[0].base)
 	l.dropAbortedBelow(l.segments[0].base)
+	l.trimEpochsToStart()
 	l.dirDirty.Store(true)
 	for _, s := range removed {
 		l.logger.Info("deleting segment", "segment", s.base, "next", s.next, "size", s.size)
@@ -132,6 +133,7 @@ func (l *Log) DeleteRecordsBefore(offset, hw int64) (newStart int64, err error) 
 		n++
 	}
 	removed, err := l.dropSegments(n)
+	l.trimEpochsToStart()
 	start := l.start
 	l.mu.Unlock()
 	for _, s := range removed {

@@ -131,6 +131,12 @@ func apply(cur *state, data []byte, index uint64) (*state, any) {
 			return nil, err
 		}
 		return applyRegisterBroker(cur, &c, index)
+	case cmdChangePartitions:
+		var c changePartitionsCmd
+		if err := decodeBody(&env, &c); err != nil {
+			return nil, err
+		}
+		return applyChangePartitions(cur, &c, index)
 	case cmdAllocateProducerIDs:
 		var c allocateProducerIDsCmd
 		if err := decodeBody(&env, &c); err != nil {

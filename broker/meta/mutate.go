@@ -43,16 +43,20 @@ func batchResult(errs []error, idx []int, resp any, err error) {
 	}
 }
 
-// assign chooses the replicas of n new partitions. With a single broker that
-// is this node, whatever the replication factor asked for; the broker refuses
-// factors above the live broker count before it gets here.
-func (s *Store) assign(n int32) [][]int32 {
-	out := make([][]int32, n)
-	one := []int32{s.cfg.NodeID}
-	for i := range out {
-		out[i] = one
+// assign returns the replicas of count new partitions: the manual
+// assignment when given, else rf replicas each placed over brokers (this
+// node alone when none are given).
+func (s *Store) assign(count int32, rf int, brokers []Broker, manual [][]int32) ([][]int32, error) {
+	if manual != nil {
+		if int32(len(manual)) != count {
+			return nil, fmt.Errorf("%w: %d assignments for %d partitions", ErrInvalidPartitions, len(manual), count)
+		}
+		return manual, nil
 	}
-	return out
+	if len(brokers) == 0 {
+		brokers = []Broker{{ID: s.cfg.NodeID}}
+	}
+	return PlaceRandom(brokers, count, max(rf, 1))
 }
 
 // CreateTopics creates topics in one log entry and returns one error per spec:
@@ -66,10 +70,15 @@ func (s *Store) CreateTopics(specs []TopicSpec) []error {
 			errs[i] = fmt.Errorf("%w: topic %s: %d partitions", ErrInvalidPartitions, sp.Name, sp.Partitions)
 			continue
 		}
+		replicas, err := s.assign(sp.Partitions, int(sp.ReplicationFactor), sp.Brokers, sp.Assignment)
+		if err != nil {
+			errs[i] = fmt.Errorf("topic %s: %w", sp.Name, err)
+			continue
+		}
 		cmd.Topics = append(cmd.Topics, newTopic{
 			Name:     sp.Name,
 			ID:       newUUID(),
-			Replicas: s.assign(sp.Partitions),
+			Replicas: replicas,
 			Configs:  sp.Configs,
 			Internal: sp.Internal,
 		})
@@ -98,10 +107,11 @@ func (s *Store) DeleteTopics(names []string) []error {
 	return errs
 }
 
-// CreatePartitions grows a topic to total partitions. It returns
-// ErrUnknownTopic, or ErrInvalidPartitions when total is not above the current
-// count.
-func (s *Store) CreatePartitions(name string, total int32) error {
+// CreatePartitions grows a topic to total partitions, placing the new ones
+// over brokers with the topic's replication factor unless manual gives their
+// replicas. It returns ErrUnknownTopic, or ErrInvalidPartitions when total is
+// not above the current count.
+func (s *Store) CreatePartitions(name string, total int32, brokers []Broker, manual [][]int32) error {
 	for range 3 { // retried only if a concurrent change moved the count
 		t := s.fsm.cur.Load().byName[name]
 		if t == nil {
@@ -111,8 +121,12 @@ func (s *Store) CreatePartitions(name string, total int32) error {
 		if total <= from {
 			return fmt.Errorf("%w: topic %s has %d partitions, asked for %d", ErrInvalidPartitions, name, from, total)
 		}
+		replicas, err := s.assign(total-from, len(t.Partitions[0].Replicas), brokers, manual)
+		if err != nil {
+			return fmt.Errorf("topic %s: %w", name, err)
+		}
 		resp, err := s.propose(cmdCreatePartitions, createPartitionsCmd{
-			Name: name, From: from, Total: total, Replicas: s.assign(total - from),
+			Name: name, From: from, Total: total, Replicas: replicas,
 		})
 		if err == nil {
 			err, _ = resp.(error)

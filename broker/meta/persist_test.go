@@ -27,7 +27,7 @@ func populate(t *testing.T, s *Store, prefix string) {
 		TopicSpec{Name: prefix + "b", Partitions: 1, Internal: true},
 		TopicSpec{Name: prefix + "gone", Partitions: 1},
 	)
-	if err := s.CreatePartitions(prefix+"a", 6); err != nil {
+	if err := s.CreatePartitions(prefix+"a", 6, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.SetConfigs(prefix+"b", map[string]string{"cleanup.policy": "compact"}, nil, false); err != nil {

@@ -42,6 +42,9 @@ type snapPartition struct {
 	LeaderEpoch int32   `json:"leader_epoch"`
 	Replicas    []int32 `json:"replicas"`
 	ISR         []int32 `json:"isr"`
+	// PartitionEpoch was added without a format bump: older snapshots
+	// read as 0.
+	PartitionEpoch int32 `json:"partition_epoch,omitempty"`
 }
 
 // fsmSnapshot holds a published state; since states are immutable, Persist

@@ -176,7 +176,7 @@ func TestCreatePartitions(t *testing.T) {
 	s := openStore(t, Config{NodeID: 2})
 	mustCreate(t, s, TopicSpec{Name: "t", Partitions: 2, Configs: map[string]string{"k": "v"}})
 	before, _ := s.Topic("t")
-	if err := s.CreatePartitions("t", 5); err != nil {
+	if err := s.CreatePartitions("t", 5, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	after, _ := s.Topic("t")
@@ -189,11 +189,11 @@ func TestCreatePartitions(t *testing.T) {
 		}
 	}
 	for _, total := range []int32{5, 4, 0, -1} {
-		if err := s.CreatePartitions("t", total); !errors.Is(err, ErrInvalidPartitions) {
+		if err := s.CreatePartitions("t", total, nil, nil); !errors.Is(err, ErrInvalidPartitions) {
 			t.Errorf("CreatePartitions(%d) = %v", total, err)
 		}
 	}
-	if err := s.CreatePartitions("nope", 3); !errors.Is(err, ErrUnknownTopic) {
+	if err := s.CreatePartitions("nope", 3, nil, nil); !errors.Is(err, ErrUnknownTopic) {
 		t.Errorf("unknown topic: %v", err)
 	}
 }
@@ -238,7 +238,7 @@ func TestVersion(t *testing.T) {
 		t.Fatalf("Version %d -> %d after a create", v0, v1)
 	}
 	s.CreateTopics([]TopicSpec{{Name: "t", Partitions: 1}}) // fails: no change
-	if err := s.CreatePartitions("t", 1); err == nil {
+	if err := s.CreatePartitions("t", 1, nil, nil); err == nil {
 		t.Fatal("shrink accepted")
 	}
 	if v := s.Version(); v != v1 {

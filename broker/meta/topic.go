@@ -29,10 +29,14 @@ type Topic struct {
 
 // Partition is the replica assignment and leadership of one partition.
 type Partition struct {
-	Leader      int32
-	LeaderEpoch int32
+	Leader      int32 // -1 while no replica can lead (offline)
+	LeaderEpoch int32 // bumped on every leader change
 	Replicas    []int32
 	ISR         []int32
+	// PartitionEpoch is bumped on every change of the partition (leader,
+	// ISR, replicas): updates carry the epoch they were computed from and
+	// are refused when it moved meanwhile (Kafka's partition epoch).
+	PartitionEpoch int32
 }
 
 // TopicSpec asks for a new topic. The broker validates names, counts and config
@@ -43,6 +47,13 @@ type TopicSpec struct {
 	ReplicationFactor int16
 	Configs           map[string]string
 	Internal          bool
+	// Assignment, when set, is the replica list of every partition (a
+	// manual assignment, or placement the caller chose); otherwise the
+	// store places ReplicationFactor replicas per partition over Brokers.
+	Assignment [][]int32
+	// Brokers are the brokers placement may use (the live ones); empty
+	// means this node alone.
+	Brokers []Broker
 }
 
 // clone returns a deep copy of t. The replica and ISR slices of all partitions

@@ -26,7 +26,7 @@ func TestWatch(t *testing.T) {
 		t.Fatal("no notification after create")
 	}
 	// Several changes while nobody reads coalesce into one wake-up.
-	if err := s.CreatePartitions("t", 2); err != nil {
+	if err := s.CreatePartitions("t", 2, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.SetConfigs("t", map[string]string{"k": "v"}, nil, false); err != nil {

@@ -24,8 +24,8 @@ type clusterNode struct {
 }
 
 // startCluster starts n `sluice serve` processes that join each other with
-// --bootstrap-expect n.
-func startCluster(t *testing.T, n int) []*clusterNode {
+// --bootstrap-expect n; extra flags go to every node.
+func startCluster(t *testing.T, n int, extra ...string) []*clusterNode {
 	t.Helper()
 	var gossips []string
 	for range n {
@@ -36,6 +36,7 @@ func startCluster(t *testing.T, n int) []*clusterNode {
 		id := int32(i + 1)
 		nd := newNode(t, "--node-id", fmt.Sprint(id), "--gossip-addr", gossips[i],
 			"--bootstrap-expect", fmt.Sprint(n), "--join", strings.Join(gossips, ","))
+		nd.extra = append(nd.extra, extra...)
 		nodes = append(nodes, &clusterNode{node: nd, id: id, gossip: gossips[i]})
 	}
 	for _, nd := range nodes {
