@@ -164,6 +164,9 @@ func (b *Broker) applyRole(p *partition, r *role) {
 		b.fetchers.follow(p, r.leader, r.epoch)
 	}
 	p.notify() // long-polling fetches re-check their leadership
+	if p.t.internal && (old == nil || old.leads() != r.leads() || old.epoch != r.epoch) {
+		b.coordinatorLeadership(p, r.leads(), r.epoch)
+	}
 }
 
 // advanceHWLocked moves the high watermark up to the lowest log end offset
