@@ -18,7 +18,7 @@ func (l *Log) Flush() error {
 		size int64
 	}
 	l.mu.RLock()
-	end := l.next
+	end, truncations := l.next, l.truncations
 	// Appends count records under the write lock, so this count matches
 	// end; records appended after it stay unsynced for the next flush.
 	appended := l.appended.Load()
@@ -48,12 +48,17 @@ func (l *Log) Flush() error {
 	}
 	storeMax(&l.flushed, appended)
 	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.truncations != truncations {
+		// The log was cut meanwhile: offsets below end may now hold
+		// records appended since, which this flush did not cover.
+		return nil
+	}
 	for _, j := range jobs {
 		if j.size > j.seg.synced {
 			j.seg.synced = j.size
 		}
 	}
-	l.mu.Unlock()
 	storeMax(&l.durable, end)
 	return nil
 }

@@ -78,12 +78,13 @@ type Log struct {
 	snapshots []int64         // offsets of the producer snapshot files, ascending
 	epochs    epochCache      // first offset of each leader epoch (epochs.go)
 
-	durable  atomic.Int64 // offsets below this are fsynced (recovery point)
-	closed   bool
-	failed   atomic.Bool  // a write or fsync failed: no more appends
-	appended atomic.Int64 // records appended since Open (for flush.messages)
-	flushed  atomic.Int64 // value of appended covered by the last completed fsync
-	dirDirty atomic.Bool  // segment files were created, renamed or removed since the last directory fsync
+	durable     atomic.Int64 // offsets below this are fsynced (recovery point)
+	truncations uint64       // TruncateTo and TruncateFullyAndStartAt calls, guarded by mu: a Flush running across one must not raise durable
+	closed      bool
+	failed      atomic.Bool  // a write or fsync failed: no more appends
+	appended    atomic.Int64 // records appended since Open (for flush.messages)
+	flushed     atomic.Int64 // value of appended covered by the last completed fsync
+	dirDirty    atomic.Bool  // segment files were created, renamed or removed since the last directory fsync
 
 	cleaning sync.Mutex  // one compaction at a time (compact.go)
 	lastPass compactMemo // guarded by cleaning
@@ -163,7 +164,7 @@ func listSegments(dir string) (bases, snapshots []int64, err error) {
 	}
 	for _, e := range ents {
 		name := e.Name()
-		if strings.HasSuffix(name, ".cleaned") || strings.HasSuffix(name, ".deleted") || strings.HasSuffix(name, snapshotExt+".tmp") {
+		if strings.HasSuffix(name, ".cleaned") || strings.HasSuffix(name, ".deleted") || strings.HasSuffix(name, truncatedExt) || strings.HasSuffix(name, snapshotExt+".tmp") {
 			os.Remove(filepath.Join(dir, name))
 			continue
 		}
