@@ -55,7 +55,11 @@ func (b *Broker) electLeaders(preferred bool) {
 	for _, mt := range b.meta.Topics() {
 		unclean := b.topicUnclean(mt)
 		for i, mp := range mt.Partitions {
-			if ch, ok := electOne(mp, alive, unclean, preferred); ok {
+			ch, ok := electOne(mp, alive, unclean, preferred)
+			if !ok {
+				ch, ok = completeReassignment(mp, alive)
+			}
+			if ok {
 				ch.Topic, ch.Partition = mt.Name, int32(i)
 				changes = append(changes, ch)
 			}

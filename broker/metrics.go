@@ -59,5 +59,6 @@ func newMetrics(b *Broker, reg prometheus.Registerer) *metrics {
 	for _, c := range []prometheus.Collector{m.connections, m.requests, m.bytesIn, m.bytesOut, m.messagesIn, m.produceErrors, partitions, logSize, newGroupCollector(b), m.rebalances, aliveMembersGauge(b), raftLeaderGauge(b)} {
 		reg.MustRegister(c)
 	}
+	reg.MustRegister(replicaCollectors(b)...)
 	return m
 }

@@ -30,6 +30,15 @@ type PartitionChange struct {
 	Leader         int32   `json:"leader"`          // -1: no leader (offline)
 	ISR            []int32 `json:"isr"`
 	Replicas       []int32 `json:"replicas,omitempty"` // nil keeps them
+	// Reassign, when set, replaces the ongoing reassignment (empty lists
+	// end it); nil keeps it.
+	Reassign *Reassignment `json:"reassign,omitempty"`
+}
+
+// Reassignment is the replicas a reassignment adds and removes.
+type Reassignment struct {
+	Adding   []int32 `json:"adding,omitempty"`
+	Removing []int32 `json:"removing,omitempty"`
 }
 
 type changePartitionsCmd struct {
@@ -71,6 +80,10 @@ func applyChangePartitions(cur *state, c *changePartitionsCmd, index uint64) (*s
 		np := Partition{
 			Leader: ch.Leader, LeaderEpoch: old.LeaderEpoch, PartitionEpoch: old.PartitionEpoch + 1,
 			Replicas: slices.Clone(replicas), ISR: slices.Clone(ch.ISR),
+			Adding: old.Adding, Removing: old.Removing,
+		}
+		if ch.Reassign != nil {
+			np.Adding, np.Removing = slices.Clone(ch.Reassign.Adding), slices.Clone(ch.Reassign.Removing)
 		}
 		if ch.Leader != old.Leader {
 			np.LeaderEpoch++
@@ -99,6 +112,13 @@ func validChange(ch *PartitionChange, replicas []int32) error {
 	}
 	if ch.Leader != -1 && (!slices.Contains(replicas, ch.Leader) || !slices.Contains(ch.ISR, ch.Leader)) {
 		return fmt.Errorf("leader %d is not an in-sync replica of %v (ISR %v)", ch.Leader, replicas, ch.ISR)
+	}
+	if ra := ch.Reassign; ra != nil {
+		for _, r := range append(slices.Clone(ra.Adding), ra.Removing...) {
+			if !slices.Contains(replicas, r) {
+				return fmt.Errorf("reassignment %+v names %d, not a replica of %v", *ra, r, replicas)
+			}
+		}
 	}
 	return nil
 }

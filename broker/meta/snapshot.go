@@ -44,7 +44,9 @@ type snapPartition struct {
 	ISR         []int32 `json:"isr"`
 	// PartitionEpoch was added without a format bump: older snapshots
 	// read as 0.
-	PartitionEpoch int32 `json:"partition_epoch,omitempty"`
+	PartitionEpoch int32   `json:"partition_epoch,omitempty"`
+	Adding         []int32 `json:"adding,omitempty"`
+	Removing       []int32 `json:"removing,omitempty"`
 }
 
 // fsmSnapshot holds a published state; since states are immutable, Persist

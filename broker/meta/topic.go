@@ -3,6 +3,7 @@ package meta
 import (
 	"errors"
 	"maps"
+	"slices"
 )
 
 // Errors returned by Store mutations. They are sentinels: callers compare with
@@ -37,6 +38,10 @@ type Partition struct {
 	// ISR, replicas): updates carry the epoch they were computed from and
 	// are refused when it moved meanwhile (Kafka's partition epoch).
 	PartitionEpoch int32
+	// Adding and Removing are the replicas an ongoing reassignment adds and
+	// removes (Kafka's names); Replicas holds both meanwhile.
+	Adding   []int32
+	Removing []int32
 }
 
 // TopicSpec asks for a new topic. The broker validates names, counts and config
@@ -70,6 +75,7 @@ func (t *Topic) clone() Topic {
 	for i, p := range t.Partitions {
 		p.Replicas, ids = carve(ids, p.Replicas)
 		p.ISR, ids = carve(ids, p.ISR)
+		p.Adding, p.Removing = slices.Clone(p.Adding), slices.Clone(p.Removing)
 		c.Partitions[i] = p
 	}
 	c.Configs = cloneConfigs(t.Configs)

@@ -106,6 +106,6 @@ func clusterCmd(g *globals) *cobra.Command {
 		}),
 	}
 	info.Flags().StringVar(&httpAddr, "http-addr", "", "a node's HTTP address (serve's --http-addr): also show gossip members and the raft quorum")
-	cmd.AddCommand(info)
+	cmd.AddCommand(info, clusterHealthCmd(g), clusterPartitionsCmd(g))
 	return cmd
 }
