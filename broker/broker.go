@@ -40,6 +40,10 @@ type Config struct {
 	BootstrapExpect int      // controller-eligible nodes a fresh cluster waits for (1)
 	Rack            string   // broker.rack
 	Roles           []string // this process's roles; "broker" makes it controller-eligible
+	// GossipProbeInterval is gossip's failure-detection probe interval
+	// (500 ms when 0); failover starts about three intervals after a
+	// node dies.
+	GossipProbeInterval time.Duration
 
 	// Replication (replica.go, controller.go).
 	DefaultReplicationFactor int16         // default.replication.factor (1)

@@ -45,7 +45,8 @@ func (b *Broker) startCluster() error {
 			ID: b.cfg.NodeID, Kafka: fmt.Sprintf("%s:%d", b.advHost, b.advPort), Raft: b.meta.RaftAddr(),
 			Roles: roles, Rack: b.cfg.Rack, Bootstrapped: b.meta.HadState(),
 		},
-		Logger: b.logger,
+		Logger:        b.logger,
+		ProbeInterval: b.cfg.GossipProbeInterval,
 	})
 	if err != nil {
 		return fmt.Errorf("cluster: %w", err)

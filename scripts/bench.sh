@@ -11,6 +11,8 @@
 #                                1.5 min: rebalance settle times, commits/s)
 #   BENCH_TXN=0 make bench       leaves out the idempotent/transactional
 #                                produce section (about 1 min)
+#   BENCH_CLUSTER=0 make bench   leaves out the three-node section (about
+#                                2 min: RF 3 acks=all produce, leader failover)
 #   BENCH_BIG=1 make bench       adds produce/consume on an empty log against
 #                                the same log filled to 20 GiB (+about 3 min, and
 #                                needs 2.5x that in free disk space)
@@ -21,7 +23,8 @@
 # BENCH_BIG [0], BENCH_BIG_GIB [20], BENCH_BIG_ROUNDS [3], BENCH_GROUP [1],
 # BENCH_GROUP_HEARTBEAT [250ms], BENCH_GROUP_REBALANCES [20],
 # BENCH_GROUP_COMMIT_SEC [5], BENCH_TXN [1], BENCH_TXN_RECORDS [2000000],
-# BENCH_TXN_ROUNDS [3],
+# BENCH_TXN_ROUNDS [3], BENCH_CLUSTER [1], BENCH_CLUSTER_ROUNDS [3],
+# BENCH_FAILOVER_ROUNDS [10],
 # BENCH_PROFILE [0; 1 saves CPU profiles of the broker in bin/bench-profiles/],
 # BENCH_TMPDIR [where the data goes; $TMPDIR or /tmp], BENCH_OUT
 # [bin/bench-results.json], BENCH_KEEP [0; 1 keeps the temporary directory].
@@ -56,6 +59,9 @@ GROUP_COMMIT_SEC=${BENCH_GROUP_COMMIT_SEC:-5}
 TXN=${BENCH_TXN:-1}
 TXN_RECORDS=${BENCH_TXN_RECORDS:-2000000}
 TXN_ROUNDS=${BENCH_TXN_ROUNDS:-3}
+CLUSTER=${BENCH_CLUSTER:-1}
+CLUSTER_ROUNDS=${BENCH_CLUSTER_ROUNDS:-3}
+FAILOVER_ROUNDS=${BENCH_FAILOVER_ROUNDS:-10}
 PROFILE=${BENCH_PROFILE:-0}
 REPEAT=${BENCH_REPEAT:-1}
 SIZE=100             # record bytes
@@ -215,7 +221,7 @@ note_raw() { printf '%s\n' "$2" >"$RAW/$1.json"; }
 log "building bench tools"
 mkdir -p "$TOOLS"
 go build -o "$TOOLS/" ./internal/benchtools/... || die "go build ./internal/benchtools/... failed"
-read -r -a FREE < <("$TOOLS/probe" ports 20 | xargs) || die "no free ports"
+read -r -a FREE < <("$TOOLS/probe" ports 40 | xargs) || die "no free ports"
 port() { PORT=${FREE[0]}; FREE=("${FREE[@]:1}"); }
 
 # ---------------------------------------------------------------- machine
@@ -660,6 +666,58 @@ if [ "$TXN" = 1 ]; then
   rate_row "transactional produce (commit /100 ms) vs idempotent" sluice_txn_txn sluice_txn_idem "idempotent" ratio_ge 0.60 \
     "each commit flushes the client, then EndTxn writes a marker to every partition and fsyncs"
   stop "$SLUICE_PID"
+fi
+
+# ---------------------------------------------------------------- cluster
+
+# Three nodes on this machine (BENCH_CLUSTER=1, the default): acks=all
+# produce to a topic with RF 3 and min.insync.replicas 2, against the
+# single-node acks=1 rate of the first section; then leader failover times
+# (`sluice bench failover`: SIGKILL the leader, first acks=all
+# acknowledgement on the new one) with the default gossip probe interval
+# and a tuned one.
+if [ "$CLUSTER" = 1 ]; then
+  log "cluster: three nodes, RF 3, acks=all, $CLUSTER_ROUNDS rounds"
+  C_ADDRS=() C_GOSSIP=() C_PIDS=()
+  for i in 1 2 3; do port; C_GOSSIP+=("127.0.0.1:$PORT"); done
+  for i in 1 2 3; do
+    port; k=$PORT; port; h=$PORT; port; rf=$PORT
+    C_ADDRS+=("127.0.0.1:$k")
+    start "cluster$i" "$SLUICE" serve --node-id "$i" --data-dir "$TMP/cluster$i" --kafka-addr "127.0.0.1:$k" \
+      --http-addr "127.0.0.1:$h" --raft-addr "127.0.0.1:$rf" --gossip-addr "${C_GOSSIP[$((i - 1))]}" \
+      --join "$(IFS=,; echo "${C_GOSSIP[*]}")" --bootstrap-expect 3 --log-level warn \
+      --set default.replication.factor=3 --set min.insync.replicas=2
+    C_PIDS+=("$PID")
+  done
+  for a in "${C_ADDRS[@]}"; do wait_port "${a##*:}" || log "cluster node $a did not start"; done
+  "$TOOLS/probe" kafka -addr "${C_ADDRS[0]}" -since "$(date +%s%N)" -timeout 60s >/dev/null 2>&1 || log "cluster: no Metadata answer"
+  sleep 2 # the three brokers registered
+  for r in $(seq "$CLUSTER_ROUNDS"); do
+    measure cluster_acksall_r$r "${C_PIDS[0]}" produce "${C_ADDRS[0]}" "bench-cluster-$r" all "$RECORDS"
+  done
+  C_CPU=""
+  for pid in "${C_PIDS[@]}"; do C_CPU="$C_CPU $(cpu_sec "$pid")"; done
+  rate_row "3 nodes RF 3 acks=all vs 1 node acks=1" cluster_acksall sluice_produce_acks1 "1 node acks=1 (first section)" ratio_ge 0.40 \
+    "1 partition, min.insync.replicas 2, every replica fsyncs before the ack; 3 processes on $(nproc) cores; CPU s of the nodes over the section:$C_CPU"
+  for pid in "${C_PIDS[@]}"; do stop "$pid"; done
+
+  failover() { # NAME PROBE
+    log "cluster: leader failover, $FAILOVER_ROUNDS kills, gossip probe interval $2"
+    if timeout --kill-after=10 $((RUN_TIMEOUT * 2)) "$SLUICE" bench failover --rounds "$FAILOVER_ROUNDS" \
+      --gossip-probe-interval "$2" --format json >"$TMP/$1.json" 2>"$TMP/$1.err"; then
+      keep "$1" "$TMP/$1.json"
+      FO_P99=$(jget "$TMP/$1.json" .p99_ms) FO_P50=$(jget "$TMP/$1.json" .p50_ms) FO_MAX=$(jget "$TMP/$1.json" .max_ms)
+    else
+      log "failover bench failed: $(tail -3 "$TMP/$1.err")"
+      FO_P99="" FO_P50="" FO_MAX=""
+    fi
+  }
+  failover failover_default 500ms
+  row "leader failover p99, default timeouts" "$FO_P99" ms "" "" value_lt 3000 \
+    "kill -9 of the leader to the first acks=all ack on the new one; $FAILOVER_ROUNDS rounds, p50 $FO_P50 ms, max $FO_MAX ms; gossip probe 500 ms"
+  failover failover_tuned 100ms
+  row "leader failover p99, tuned" "$FO_P99" ms "" "" value_lt 1000 \
+    "--gossip-probe-interval 100ms; $FAILOVER_ROUNDS rounds, p50 $FO_P50 ms, max $FO_MAX ms"
 fi
 
 # ---------------------------------------------------------------- scale

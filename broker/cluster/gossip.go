@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -19,6 +20,9 @@ type GossipConfig struct {
 	Join     []string // gossip addresses of existing nodes; empty starts alone
 	Self     Member   // this node's metadata (Addr and State are filled in)
 	Logger   *slog.Logger
+	// ProbeInterval is how often a member probes another (500 ms when 0);
+	// a failed member is declared dead about three intervals later.
+	ProbeInterval time.Duration
 }
 
 // joinRetry is how often a node whose --join peers were all unreachable tries
@@ -78,7 +82,8 @@ func StartGossip(cfg GossipConfig) (*Gossip, error) {
 	mc.Logger = newMemberlistLogger(g.log)
 	// Failure detection within about 1.5 s on a LAN (the local defaults
 	// take 4-5 s): leader failover waits for it.
-	mc.ProbeInterval = 500 * time.Millisecond
+	mc.ProbeInterval = cmp.Or(cfg.ProbeInterval, 500*time.Millisecond)
+	mc.ProbeTimeout = min(mc.ProbeTimeout, mc.ProbeInterval/2)
 	mc.SuspicionMult = 2
 	if g.ml, err = memberlist.Create(mc); err != nil {
 		return nil, fmt.Errorf("gossip on %s: %w", cfg.BindAddr, err)

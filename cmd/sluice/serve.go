@@ -39,6 +39,7 @@ type serveFlags struct {
 	join           []string
 	expect         int
 	rack           string
+	probe          time.Duration
 	nodeID         int32
 	roles          string
 	logLevel       string
@@ -78,6 +79,7 @@ Broker configs use Kafka's names: --set num.partitions=3 --set log.retention.ms=
 	fl.StringSliceVar(&f.join, "join", nil, "gossip addresses (host:port, comma-separated) of existing nodes to join")
 	fl.IntVar(&f.expect, "bootstrap-expect", 1, "controller-eligible nodes a new cluster waits for before its metadata quorum bootstraps")
 	fl.StringVar(&f.rack, "rack", "", "rack of this broker (broker.rack)")
+	fl.DurationVar(&f.probe, "gossip-probe-interval", 500*time.Millisecond, "gossip failure-detection probe interval; a dead node is noticed about 3 intervals later")
 	fl.Int32Var(&f.nodeID, "node-id", 1, "broker id")
 	fl.StringVar(&f.roles, "roles", "broker", "services this process runs (broker today)")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
@@ -145,20 +147,21 @@ func (f *serveFlags) resolve(fl *pflag.FlagSet) error {
 // broker-level Kafka settings given with --set.
 func (f *serveFlags) brokerConfig(logger *slog.Logger, reg prometheus.Registerer) (broker.Config, error) {
 	cfg := broker.Config{
-		DataDir:          f.dataDir,
-		KafkaAddr:        f.kafkaAddr,
-		AdvertisedAddr:   f.advertisedAddr,
-		RaftAddr:         f.raftAddr,
-		NodeID:           f.nodeID,
-		Join:             f.join,
-		BootstrapExpect:  f.expect,
-		Rack:             f.rack,
-		Roles:            cluster.ParseRoles(f.roles),
-		AutoCreateTopics: true,
-		NumPartitions:    1,
-		Settings:         map[string]string{},
-		Logger:           logger,
-		Registerer:       reg,
+		DataDir:             f.dataDir,
+		KafkaAddr:           f.kafkaAddr,
+		AdvertisedAddr:      f.advertisedAddr,
+		RaftAddr:            f.raftAddr,
+		NodeID:              f.nodeID,
+		Join:                f.join,
+		BootstrapExpect:     f.expect,
+		Rack:                f.rack,
+		GossipProbeInterval: f.probe,
+		Roles:               cluster.ParseRoles(f.roles),
+		AutoCreateTopics:    true,
+		NumPartitions:       1,
+		Settings:            map[string]string{},
+		Logger:              logger,
+		Registerer:          reg,
 	}
 	if f.expect < 1 {
 		return cfg, fmt.Errorf("--bootstrap-expect %d: want 1 or more", f.expect)
