@@ -30,6 +30,8 @@ func (b *Broker) startBackground() {
 	})
 	if b.replicated() {
 		b.loop(b.cfg.ReplicaLagTimeMax/2, b.shrinkISRs, nil)
+		b.loop(hwCheckpointInterval, b.writeHWCheckpoint, nil)
+		b.loop(0, nil, b.awaitMetadata)
 		b.loop(0, nil, b.runController)
 	}
 	b.loop(b.cfg.FlushSchedulerInterval, b.scheduleFlushes, nil)

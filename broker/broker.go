@@ -191,6 +191,7 @@ type Broker struct {
 	fatal  atomic.Pointer[error] // why the cluster made this node stop
 
 	draining atomic.Bool // controlled shutdown under way
+	caughtUp atomic.Bool // the metadata caught up with the quorum since start
 
 	ln        net.Listener
 	advHost   string
@@ -208,6 +209,7 @@ type Broker struct {
 	incomplete atomic.Bool      // a partition failed to open; reconcile again
 	recovered  map[string]int64 // recovery points read at start, by partition dir
 	started    map[string]int64 // log start offsets read at start
+	hwMarks    map[string]int64 // high watermarks read at start
 }
 
 // New opens the data directory, the metadata store and every partition, and
@@ -236,6 +238,10 @@ func New(cfg Config) (*Broker, error) {
 		return nil, err
 	}
 	b.started, err = readCheckpoint(filepath.Join(cfg.DataDir, startCheckpointFile))
+	if err != nil {
+		return nil, err
+	}
+	b.hwMarks, err = readCheckpoint(filepath.Join(cfg.DataDir, hwCheckpointFile))
 	if err != nil {
 		return nil, err
 	}

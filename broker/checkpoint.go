@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Kafka keeps per-partition offsets in small text files in the log dir:
@@ -21,10 +22,18 @@ import (
 // recovery-point-offset-checkpoint holds each log's fsynced offset: on start
 // only what lies past it is re-validated. log-start-offset-checkpoint holds
 // log start offsets moved by DeleteRecords and retention.
+// replication-offset-checkpoint holds high watermarks: a replica that
+// restarts serves consumers from there until its leader (or its followers)
+// tell it more, instead of exposing a tail that may never have been
+// replicated.
 const (
 	recoveryCheckpointFile = "recovery-point-offset-checkpoint"
 	startCheckpointFile    = "log-start-offset-checkpoint"
+	hwCheckpointFile       = "replication-offset-checkpoint"
 )
+
+// hwCheckpointInterval is replica.high.watermark.checkpoint.interval.ms.
+const hwCheckpointInterval = 5 * time.Second
 
 // readCheckpoint returns offsets keyed by partition directory name
 // ("topic-partition"). A missing file is empty; a malformed one is an error
@@ -95,6 +104,26 @@ func (b *Broker) writeCheckpoints() error {
 	}
 	if err := writeCheckpoint(filepath.Join(b.cfg.DataDir, startCheckpointFile), start); err != nil {
 		return fmt.Errorf("write log start checkpoint: %w", err)
+	}
+	return b.writeHWCheckpointLocked()
+}
+
+// writeHWCheckpoint records every partition's high watermark.
+func (b *Broker) writeHWCheckpoint() {
+	b.checkMu.Lock()
+	defer b.checkMu.Unlock()
+	if err := b.writeHWCheckpointLocked(); err != nil {
+		b.logger.Error("checkpoint", "err", err)
+	}
+}
+
+func (b *Broker) writeHWCheckpointLocked() error {
+	hw := map[string]int64{}
+	for _, p := range b.allPartitions() {
+		hw[filepath.Base(p.log.Dir())] = p.highWatermark()
+	}
+	if err := writeCheckpoint(filepath.Join(b.cfg.DataDir, hwCheckpointFile), hw); err != nil {
+		return fmt.Errorf("write high watermark checkpoint: %w", err)
 	}
 	return nil
 }

@@ -97,7 +97,41 @@ func (b *Broker) roleFor(mp meta.Partition) *role {
 	if !b.replicated() {
 		return &role{self: self, leader: self, epoch: mp.LeaderEpoch, pepoch: mp.PartitionEpoch, replicas: []int32{self}, isr: []int32{self}}
 	}
-	return &role{self: self, leader: mp.Leader, epoch: mp.LeaderEpoch, pepoch: mp.PartitionEpoch, replicas: mp.Replicas, isr: mp.ISR}
+	leader := mp.Leader
+	if !b.metaCaughtUp() {
+		leader = -1 // neither lead nor follow on a stale view of the metadata
+	}
+	return &role{self: self, leader: leader, epoch: mp.LeaderEpoch, pepoch: mp.PartitionEpoch, replicas: mp.Replicas, isr: mp.ISR}
+}
+
+// metaCaughtUp reports (and remembers) that this node's metadata has
+// caught up with the quorum since it started (meta.Store.CaughtUp).
+func (b *Broker) metaCaughtUp() bool {
+	if b.caughtUp.Load() {
+		return true
+	}
+	if !b.meta.CaughtUp() {
+		return false
+	}
+	b.caughtUp.Store(true)
+	return true
+}
+
+// awaitMetadata reconciles once the metadata has caught up after a start,
+// so that partitions take their roles even when no entry arrives then.
+func (b *Broker) awaitMetadata() {
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for !b.metaCaughtUp() {
+		select {
+		case <-b.closing:
+			return
+		case <-t.C:
+		}
+	}
+	if err := b.reconcile(); err != nil {
+		b.logger.Error("apply metadata", "err", err)
+	}
 }
 
 // replicated reports a node that places partitions over the cluster's
@@ -124,7 +158,8 @@ func (b *Broker) applyRole(p *partition, r *role) {
 	}
 	p.epoch.Store(r.epoch)
 	p.repMu.Lock()
-	wasAlone := old == nil || (old.leads() && old.alone())
+	// A replica just opened starts from its checkpointed high watermark.
+	wasAlone := old != nil && old.leads() && old.alone()
 	if r.leads() && !r.alone() && wasAlone {
 		// The high watermark was the log end offset; it never goes back.
 		p.hw.Store(max(p.hw.Load(), p.log.EndOffset()))

@@ -285,9 +285,9 @@ func (b *Broker) openPartition(t *topic, idx int32, cfg commitlog.Config) (*part
 		return nil, err
 	}
 	key := filepath.Base(dir)
-	recovery, start := b.recovered[key], b.started[key]
+	recovery, start, hw := b.recovered[key], b.started[key], b.hwMarks[key]
 	if fresh {
-		recovery, start = 0, 0 // checkpoint entries belong to an older topic
+		recovery, start, hw = 0, 0, 0 // checkpoint entries belong to an older topic
 	}
 	l, err := commitlog.Open(dir, cfg, recovery, start, b.logger)
 	if err != nil {
@@ -295,6 +295,7 @@ func (b *Broker) openPartition(t *topic, idx int32, cfg commitlog.Config) (*part
 	}
 	p := &partition{t: t, index: idx, log: l}
 	p.lastFlush.Store(time.Now().UnixMilli())
+	p.hw.Store(min(hw, l.EndOffset()))
 	return p, nil
 }
 

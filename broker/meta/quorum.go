@@ -140,3 +140,20 @@ func (s *Store) TransferLeadership() error {
 	}
 	return nil
 }
+
+// CaughtUp reports whether this node's copy of the metadata is as recent as
+// the quorum's: it leads and has applied everything it committed, or it has
+// heard from a leader and applied everything up to the leader's commit
+// index. A restarted node holds only its last snapshot until then (raft
+// re-applies its log once a leader confirms it), so it must not act on its
+// partition roles before.
+func (s *Store) CaughtUp() bool {
+	switch s.raft.State() {
+	case raft.Leader:
+		return s.raft.AppliedIndex() >= s.raft.CommitIndex()
+	case raft.Follower:
+		commit := s.raft.CommitIndex()
+		return commit > 0 && !s.raft.LastContact().IsZero() && s.raft.AppliedIndex() >= commit
+	}
+	return false
+}

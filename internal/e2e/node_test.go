@@ -130,7 +130,16 @@ func (n *node) stop() {
 			n.t.Fatalf("clean shutdown failed: %v", err)
 		}
 	case <-time.After(30 * time.Second):
-		n.cmd.Process.Kill()
+		// A goroutine dump in the node's log shows what hung.
+		n.cmd.Process.Signal(syscall.SIGQUIT)
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			n.cmd.Process.Kill()
+		}
+		if log, err := os.ReadFile(n.logPath); err == nil {
+			n.t.Logf("node log (with the goroutine dump):\n%s", tail(string(log), 60000))
+		}
 		n.t.Fatal("node did not stop within 30s of SIGTERM")
 	}
 }
