@@ -333,6 +333,11 @@ func (f *fetcher) truncate(p *partition, leaderEpoch int32, leaderEnd int64, log
 		return false
 	}
 	p.hw.Store(min(p.hw.Load(), p.log.EndOffset()))
+	// The recovery point went down with the log end: record it, or a
+	// crash would trust segments rolled after the cut without checking.
+	if err := f.b.writeCheckpoints(); err != nil {
+		f.b.logger.Error("checkpoint after truncation", "err", err)
+	}
 	return true
 }
 

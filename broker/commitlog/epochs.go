@@ -5,9 +5,9 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"math"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 )
 
@@ -274,25 +274,74 @@ func (l *Log) loadEpochs() error {
 }
 
 // scanEpochs rebuilds the epoch list from the partition leader epochs of
-// every batch header.
+// the batch headers. Epochs never decrease along a log, so a segment whose
+// last batch is in a known epoch holds no new one, and in a segment that
+// does, the sparse index narrows where each new epoch starts: the cost is
+// a few header reads per segment and per epoch, not a read of the log.
 func (l *Log) scanEpochs() ([]epochEntry, error) {
 	var c epochCache
 	c.set(nil)
 	for _, s := range l.segments {
-		if s.size == 0 {
-			continue
-		}
-		_, err := s.scan(0, math.MaxInt64, func(h *Header, _ int64) error {
-			if h.LeaderEpoch > c.latest {
-				c.assign(h.LeaderEpoch, h.BaseOffset)
-			}
-			return nil
-		})
-		if err != nil {
+		if err := s.findEpochs(&c); err != nil {
 			return nil, fmt.Errorf("rebuild leader epochs from segment %d: %w", s.base, err)
 		}
 	}
 	return c.entries, nil
+}
+
+// findEpochs adds to c the epochs above its latest that start in s.
+// Callers own the log (Open).
+func (s *segment) findEpochs(c *epochCache) error {
+	if s.size == 0 {
+		return nil
+	}
+	// The last batch: hop from the last indexed one.
+	pos := int64(0)
+	if n := len(s.idx); n > 0 {
+		pos = int64(s.idx[n-1].pos)
+	}
+	var last Header
+	for pos < s.size {
+		h, err := s.readHeaderAt(pos)
+		if err != nil {
+			return err
+		}
+		last, pos = h, pos+h.Size()
+	}
+	for last.LeaderEpoch > c.latest {
+		// The first indexed batch past the known epochs; the new epoch
+		// starts after the indexed batch before it.
+		var herr error
+		i := sort.Search(len(s.idx), func(i int) bool {
+			h, err := s.readHeaderAt(int64(s.idx[i].pos))
+			if err != nil {
+				herr = err
+			}
+			return err == nil && h.LeaderEpoch > c.latest
+		})
+		if herr != nil {
+			return herr
+		}
+		pos := int64(0)
+		if i > 0 {
+			pos = int64(s.idx[i-1].pos)
+		}
+		for {
+			h, err := s.readHeaderAt(pos)
+			if err != nil {
+				return err
+			}
+			if h.LeaderEpoch > c.latest {
+				c.assign(h.LeaderEpoch, h.BaseOffset)
+				break
+			}
+			pos += h.Size()
+			if pos >= s.size {
+				return fmt.Errorf("%w: no batch of epoch %d before the end", ErrCorrupt, last.LeaderEpoch)
+			}
+		}
+	}
+	return nil
 }
 
 // trimEpochsToStart follows the log start offset moving up. Callers hold

@@ -1,6 +1,7 @@
 package commitlog
 
 import (
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -178,5 +179,35 @@ func TestEpochsFollowLogStart(t *testing.T) {
 	}
 	if got, wantF := epochFile(t, dir), "0\n1\n8 "+strconv.FormatInt(start, 10)+"\n"; got != wantF {
 		t.Errorf("checkpoint file %q, want %q", got, wantF)
+	}
+}
+
+// The rebuild from batch headers finds every epoch the appends recorded,
+// however they fall across segments and index entries.
+func TestEpochRebuildMatchesAppends(t *testing.T) {
+	dir := t.TempDir()
+	cfg := smallConfig()
+	cfg.SegmentBytes = 2048
+	l := openLog(t, dir, cfg, 0, 0)
+	rng := rand.New(rand.NewPCG(1, 2))
+	epoch := int32(0)
+	for range 400 {
+		if rng.IntN(12) == 0 {
+			epoch += 1 + rng.Int32N(3)
+		}
+		appendEpochs(t, l, epoch)
+	}
+	want := slices.Clone(l.epochs.entries)
+	if len(want) < 20 || len(l.segments) < 8 {
+		t.Fatalf("%d epochs over %d segments: too few", len(want), len(l.segments))
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(filepath.Join(dir, epochCheckpointName))
+	l = openLog(t, dir, cfg, 0, 0)
+	defer l.Close()
+	if !slices.Equal(l.epochs.entries, want) {
+		t.Fatalf("rebuilt epochs\n%v\nwant\n%v", l.epochs.entries, want)
 	}
 }

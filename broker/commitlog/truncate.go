@@ -110,6 +110,7 @@ func (l *Log) truncate(k int, pos, end int64) error {
 	segs := append([]*segment(nil), l.segments[:k+1]...)
 	l.segments = segs
 	old := segs[k]
+	l.next = old.next // should the cut below fail, the log still ends where its segments do
 	if pos < old.size {
 		seg, err := l.copyPrefix(old, pos)
 		if err != nil {
