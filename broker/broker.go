@@ -30,6 +30,9 @@ type Config struct {
 	DataDir        string // partition directories, checkpoints and meta/
 	KafkaAddr      string // listener, e.g. 127.0.0.1:9092
 	AdvertisedAddr string // host:port clients are told to use; defaults to the listener's
+	// InternalAddr is the host:port other nodes use for this node's Kafka
+	// listener (replication, forwarded writes); empty means AdvertisedAddr.
+	InternalAddr string
 	RaftAddr       string // metadata quorum transport; "" runs raft in memory (tests)
 	NodeID         int32
 

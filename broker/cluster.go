@@ -42,7 +42,7 @@ func (b *Broker) startCluster() error {
 		BindAddr: b.cfg.GossipAddr,
 		Join:     b.cfg.Join,
 		Self: cluster.Member{
-			ID: b.cfg.NodeID, Kafka: fmt.Sprintf("%s:%d", b.advHost, b.advPort), Raft: b.meta.RaftAddr(),
+			ID: b.cfg.NodeID, Kafka: fmt.Sprintf("%s:%d", b.advHost, b.advPort), Internal: b.cfg.InternalAddr, Raft: b.meta.RaftAddr(),
 			Roles: roles, Rack: b.cfg.Rack, Bootstrapped: b.meta.HadState(),
 		},
 		Logger:        b.logger,

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"strconv"
 	"sync"
 	"time"
 
@@ -133,7 +131,7 @@ func (b *Broker) controllerAddr() (string, error) {
 	}
 	for _, r := range b.meta.Brokers() {
 		if r.ID == id {
-			return net.JoinHostPort(r.Host, strconv.Itoa(int(r.Port))), nil
+			return r.Addr(), nil
 		}
 	}
 	return "", fmt.Errorf("%w: raft leader %d has no broker registration yet", errNoController, id)

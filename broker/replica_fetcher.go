@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"strconv"
 	"sync"
 	"time"
 
@@ -177,7 +175,7 @@ func (f *fetcher) client() (*kgo.Client, error) {
 	var addr string
 	for _, r := range f.b.meta.Brokers() {
 		if r.ID == f.leader {
-			addr = net.JoinHostPort(r.Host, strconv.Itoa(int(r.Port)))
+			addr = r.Addr()
 		}
 	}
 	if addr == "" {
@@ -333,11 +331,7 @@ func (f *fetcher) truncate(p *partition, leaderEpoch int32, leaderEnd int64, log
 		return false
 	}
 	p.hw.Store(min(p.hw.Load(), p.log.EndOffset()))
-	// The recovery point went down with the log end: record it, or a
-	// crash would trust segments rolled after the cut without checking.
-	if err := f.b.writeCheckpoints(); err != nil {
-		f.b.logger.Error("checkpoint after truncation", "err", err)
-	}
+	f.checkpointAfterTruncation()
 	return true
 }
 
@@ -352,11 +346,23 @@ func (f *fetcher) outOfRange(p *partition, leaderStart int64, logger interface{ 
 			f.b.logger.Error("restart replica log", "topic", p.t.name, "partition", p.index, "err", err)
 		}
 		p.hw.Store(leaderStart)
+		f.checkpointAfterTruncation()
 		return
 	}
 	to := min(p.hw.Load(), end)
 	logger.Info("replica ahead of the leader", "end", end, "to", to)
 	if err := p.log.TruncateTo(to); err != nil {
 		f.b.logger.Error("truncate replica", "topic", p.t.name, "partition", p.index, "err", err)
+		return
+	}
+	f.checkpointAfterTruncation()
+}
+
+// checkpointAfterTruncation records the recovery points a truncation
+// lowered: else a crash would trust segments rolled after the cut without
+// checking them.
+func (f *fetcher) checkpointAfterTruncation() {
+	if err := f.b.writeCheckpoints(); err != nil {
+		f.b.logger.Error("checkpoint after truncation", "err", err)
 	}
 }

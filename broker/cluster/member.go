@@ -29,11 +29,15 @@ const (
 // Member is one node as gossip knows it. Everything but Addr and State is
 // the node's own gossip metadata.
 type Member struct {
-	ID    int32    `json:"id"`
-	Kafka string   `json:"kafka"` // advertised Kafka host:port
-	Raft  string   `json:"raft"`  // raft host:port
-	Roles []string `json:"roles,omitempty"`
-	Rack  string   `json:"rack,omitempty"`
+	ID    int32  `json:"id"`
+	Kafka string `json:"kafka"` // advertised Kafka host:port
+	// Internal is the Kafka host:port other nodes use (replication,
+	// forwarded writes) when it differs from the advertised one, as a
+	// Kafka inter-broker listener does.
+	Internal string   `json:"internal,omitempty"`
+	Raft     string   `json:"raft"` // raft host:port
+	Roles    []string `json:"roles,omitempty"`
+	Rack     string   `json:"rack,omitempty"`
 	// Bootstrapped is set once the node has raft state: a fresh node that
 	// sees it on anyone joins that cluster instead of bootstrapping one.
 	Bootstrapped bool `json:"boot,omitempty"`

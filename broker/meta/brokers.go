@@ -2,7 +2,9 @@ package meta
 
 import (
 	"fmt"
+	"net"
 	"slices"
+	"strconv"
 )
 
 // Broker registrations: the leader of the quorum writes one for every member
@@ -19,10 +21,21 @@ type Broker struct {
 	Port  int32    `json:"port"` // advertised Kafka port
 	Rack  string   `json:"rack,omitempty"`
 	Roles []string `json:"roles,omitempty"`
+	// Internal is the host:port other brokers reach this one at, when it
+	// differs from the advertised Host:Port (an inter-broker listener).
+	Internal string `json:"internal,omitempty"`
+}
+
+// Addr is the address other brokers use to reach this one.
+func (b Broker) Addr() string {
+	if b.Internal != "" {
+		return b.Internal
+	}
+	return net.JoinHostPort(b.Host, strconv.Itoa(int(b.Port)))
 }
 
 func (b Broker) equal(o Broker) bool {
-	return b.ID == o.ID && b.Host == o.Host && b.Port == o.Port && b.Rack == o.Rack && slices.Equal(b.Roles, o.Roles)
+	return b.ID == o.ID && b.Host == o.Host && b.Port == o.Port && b.Rack == o.Rack && slices.Equal(b.Roles, o.Roles) && b.Internal == o.Internal
 }
 
 type registerBrokerCmd struct {

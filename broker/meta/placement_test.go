@@ -129,3 +129,17 @@ func TestChangePartitions(t *testing.T) {
 		t.Errorf("offline: %+v", p)
 	}
 }
+
+func TestBrokerAddr(t *testing.T) {
+	b := Broker{ID: 1, Host: "localhost", Port: 19092}
+	if got := b.Addr(); got != "localhost:19092" {
+		t.Errorf("Addr = %q", got)
+	}
+	b.Internal = "sluice1:9092"
+	if got := b.Addr(); got != "sluice1:9092" {
+		t.Errorf("Addr with an internal address = %q", got)
+	}
+	if !b.equal(b) || b.equal(Broker{ID: 1, Host: "localhost", Port: 19092}) {
+		t.Error("equal ignores the internal address")
+	}
+}

@@ -33,6 +33,7 @@ type serveFlags struct {
 	dataDir        string
 	kafkaAddr      string
 	advertisedAddr string
+	internalAddr   string
 	httpAddr       string
 	raftAddr       string
 	gossipAddr     string
@@ -73,6 +74,7 @@ Broker configs use Kafka's names: --set num.partitions=3 --set log.retention.ms=
 	fl.StringVar(&f.dataDir, "data-dir", "./data", "directory for partitions and metadata")
 	fl.StringVar(&f.kafkaAddr, "kafka-addr", "127.0.0.1:9092", "Kafka protocol listener")
 	fl.StringVar(&f.advertisedAddr, "advertised-kafka-addr", "", "address clients are told to use (default: --kafka-addr)")
+	fl.StringVar(&f.internalAddr, "internal-kafka-addr", "", "address other nodes reach this node's Kafka listener at, for replication and forwarded writes (default: the advertised address)")
 	fl.StringVar(&f.httpAddr, "http-addr", "127.0.0.1:8080", "HTTP listener for /healthz and /metrics")
 	fl.StringVar(&f.raftAddr, "raft-addr", "127.0.0.1:7947", "metadata quorum (raft) listener")
 	fl.StringVar(&f.gossipAddr, "gossip-addr", "127.0.0.1:7946", "cluster membership (gossip) listener; used when --join or --bootstrap-expect > 1 is given, or when set explicitly")
@@ -150,6 +152,7 @@ func (f *serveFlags) brokerConfig(logger *slog.Logger, reg prometheus.Registerer
 		DataDir:             f.dataDir,
 		KafkaAddr:           f.kafkaAddr,
 		AdvertisedAddr:      f.advertisedAddr,
+		InternalAddr:        f.internalAddr,
 		RaftAddr:            f.raftAddr,
 		NodeID:              f.nodeID,
 		Join:                f.join,
