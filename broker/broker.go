@@ -33,8 +33,8 @@ type Config struct {
 	// InternalAddr is the host:port other nodes use for this node's Kafka
 	// listener (replication, forwarded writes); empty means AdvertisedAddr.
 	InternalAddr string
-	RaftAddr       string // metadata quorum transport; "" runs raft in memory (tests)
-	NodeID         int32
+	RaftAddr     string // metadata quorum transport; "" runs raft in memory (tests)
+	NodeID       int32
 
 	// Cluster membership (see cluster.go). An empty GossipAddr is a
 	// standalone node: no gossip, a single-voter quorum, as before clustering.
