@@ -25,8 +25,8 @@ import (
 
 const (
 	replicaFetchWait      = 500 * time.Millisecond
-	replicaFetchMaxBytes  = 16 << 20
-	replicaPartitionBytes = 1 << 20
+	replicaFetchMaxBytes  = 64 << 20
+	replicaPartitionBytes = 8 << 20
 	replicaFetchBackoff   = 100 * time.Millisecond
 )
 
