@@ -280,3 +280,41 @@ func TestTxnRouting(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestWriteTxnMarkers: the handler appends the marker to a partition led
+// here and answers UNKNOWN_TOPIC_OR_PARTITION for one it does not have.
+func TestWriteTxnMarkers(t *testing.T) {
+	b, br := startRoutingBroker(t)
+	ct := kmsg.NewPtrCreateTopicsRequest()
+	rt := kmsg.NewCreateTopicsRequestTopic()
+	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = "marked", 2, 1
+	ct.Topics = append(ct.Topics, rt)
+	if code := ask[*kmsg.CreateTopicsResponse](t, br, ct).Topics[0].ErrorCode; code != 0 {
+		t.Fatal(kerr.ErrorForCode(code))
+	}
+	req := kmsg.NewPtrWriteTxnMarkersRequest()
+	m := kmsg.NewWriteTxnMarkersRequestMarker()
+	m.ProducerID, m.ProducerEpoch, m.Committed = 7, 0, true
+	for _, topic := range []string{"marked", "missing"} {
+		mt := kmsg.NewWriteTxnMarkersRequestMarkerTopic()
+		mt.Topic, mt.Partitions = topic, []int32{1}
+		m.Topics = append(m.Topics, mt)
+	}
+	req.Markers = append(req.Markers, m)
+	resp := ask[*kmsg.WriteTxnMarkersResponse](t, br, req)
+	if len(resp.Markers) != 1 || len(resp.Markers[0].Topics) != 2 {
+		t.Fatalf("answer %+v", resp)
+	}
+	for i, want := range []int16{0, kerr.UnknownTopicOrPartition.Code} {
+		rt := resp.Markers[0].Topics[i]
+		if got := rt.Partitions[0].ErrorCode; got != want {
+			t.Errorf("%s-1: %v, want %v", rt.Topic, kerr.ErrorForCode(got), kerr.ErrorForCode(want))
+		}
+	}
+	if end := b.partition("marked", 1).log.EndOffset(); end != 1 {
+		t.Errorf("marked-1 ends at %d, want 1 (the marker)", end)
+	}
+	if end := b.partition("marked", 0).log.EndOffset(); end != 0 {
+		t.Errorf("marked-0 ends at %d, want 0", end)
+	}
+}

@@ -16,7 +16,8 @@ import (
 // coordinatorTopic is a compacted internal topic a coordinator keeps its
 // state in (__consumer_offsets, __transaction_state). Each coordinator key
 // (group id, transactional id) lives in the partition Kafka's hash picks;
-// records are appended there and fsynced before coordinators answer.
+// records are appended there by the broker leading that partition, and
+// are durable before coordinators answer (coordinatorAppend).
 type coordinatorTopic struct {
 	name       string
 	partitions func() int32 // partition count to create it with
