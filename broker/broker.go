@@ -20,7 +20,6 @@ import (
 
 	"github.com/sluice-io/sluice/broker/cluster"
 	"github.com/sluice-io/sluice/broker/commitlog"
-	"github.com/sluice-io/sluice/broker/group"
 	"github.com/sluice-io/sluice/broker/meta"
 	"github.com/sluice-io/sluice/broker/txn"
 )
@@ -178,7 +177,7 @@ type Broker struct {
 	flusher *commitlog.Flusher
 	metrics *metrics
 	budget  *byteBudget
-	groups  *group.Coordinator
+	groups  *groupCoordinators // one per led __consumer_offsets partition (group_coordinators.go)
 	pids    producerIDs
 
 	offsetsCT coordinatorTopic // __consumer_offsets

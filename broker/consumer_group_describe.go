@@ -16,7 +16,7 @@ func handleConsumerGroupDescribe(b *Broker, r *request) (*reply, error) {
 	req := r.kreq.(*kmsg.ConsumerGroupDescribeRequest)
 	resp := req.ResponseKind().(*kmsg.ConsumerGroupDescribeResponse)
 	for _, id := range req.Groups {
-		resp.Groups = append(resp.Groups, b.groups.DescribeConsumerGroup(id))
+		resp.Groups = append(resp.Groups, b.groups.of(id).DescribeConsumerGroup(id))
 	}
 	return done(resp)
 }

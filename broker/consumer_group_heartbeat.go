@@ -30,6 +30,6 @@ func handleConsumerGroupHeartbeat(b *Broker, r *request) (*reply, error) {
 		resp.ErrorCode, resp.MemberEpoch = kerr.CoordinatorNotAvailable.Code, -1
 		return done(resp)
 	}
-	resp, finish := b.groups.ConsumerHeartbeat(req, r.clientID, clientHost(r))
+	resp, finish := b.groups.of(req.Group).ConsumerHeartbeat(req, r.clientID, clientHost(r))
 	return &reply{resp: resp, ready: finish}, nil
 }

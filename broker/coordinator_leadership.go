@@ -6,4 +6,20 @@ package broker
 // Coordinators bind to their partitions' leadership here (DESIGN
 // decision 4): load the partition's state on becoming leader, drop it on
 // losing the leadership.
-func (b *Broker) coordinatorLeadership(p *partition, leads bool, epoch int32) {}
+//
+// broker.New opens the partitions (and so calls this) before it builds the
+// coordinators: until then there is nothing to bind, and
+// newGroupCoordinator and newTxnCoordinator load every partition led by
+// then themselves.
+func (b *Broker) coordinatorLeadership(p *partition, leads bool, epoch int32) {
+	switch p.t.name {
+	case offsetsTopic:
+		if b.groups != nil {
+			b.groups.leadership(p, leads, epoch)
+		}
+	case txnTopic:
+		if b.txns != nil {
+			b.txnLeadership(p, leads)
+		}
+	}
+}

@@ -18,7 +18,7 @@ func handleDescribeGroups(b *Broker, r *request) (*reply, error) {
 	req := r.kreq.(*kmsg.DescribeGroupsRequest)
 	resp := req.ResponseKind().(*kmsg.DescribeGroupsResponse)
 	for _, id := range req.Groups {
-		resp.Groups = append(resp.Groups, b.groups.DescribeGroup(id))
+		resp.Groups = append(resp.Groups, b.groups.of(id).DescribeGroup(id))
 	}
 	return done(resp)
 }

@@ -8,14 +8,14 @@ import (
 	"unicode/utf16"
 	"unicode/utf8"
 
-	"github.com/sluice-io/sluice/broker/commitlog"
 	"github.com/sluice-io/sluice/broker/group"
 )
 
-// The group coordinator (package group) is bound to __consumer_offsets:
+// The group coordinators (package group) are bound to __consumer_offsets:
 // each group lives in partition abs(hash(group id)) % partitions, every
-// change is appended there as a record in Kafka's layout, and the state is
-// rebuilt from the topic at start. This file is that binding.
+// change is appended there as a record in Kafka's layout, and a
+// partition's groups are rebuilt from it by the broker that leads it
+// (group_coordinators.go). This file is that binding.
 
 const offsetsTopic = "__consumer_offsets"
 
@@ -41,11 +41,24 @@ func groupPartition(groupID string, partitions int) int {
 	return int(h) % partitions
 }
 
-// newGroupCoordinator builds the coordinator and rebuilds it from
-// __consumer_offsets when the topic exists.
+// newGroupCoordinator builds the group coordinators of the
+// __consumer_offsets partitions this broker leads, each loaded from its
+// partition. Partitions opened before (broker.New reconciles first) are
+// picked up here; later leadership changes arrive through
+// coordinatorLeadership.
 func (b *Broker) newGroupCoordinator() error {
-	b.groups = group.New(group.Config{
-		Log:                           offsetsLog{b},
+	b.groups = newGroupCoordinators(b)
+	for _, p := range b.ledInternal(offsetsTopic) {
+		b.groups.leadership(p, true, p.role.Load().epoch)
+	}
+	b.groups.loads.Wait() // at start, as before clustering: loaded before serving
+	return nil
+}
+
+// groupConfig is the configuration of the coordinator of shard s.
+func (b *Broker) groupConfig(s *groupShard) group.Config {
+	return group.Config{
+		Log:                           offsetsLog{b, s},
 		InitialRebalanceDelay:         max(b.cfg.GroupInitialRebalanceDelay, 0),
 		MinSessionTimeout:             b.cfg.GroupMinSessionTimeout,
 		MaxSessionTimeout:             b.cfg.GroupMaxSessionTimeout,
@@ -54,7 +67,7 @@ func (b *Broker) newGroupCoordinator() error {
 		OffsetsRetentionCheckInterval: b.cfg.OffsetsRetentionCheckInterval,
 		Partitions:                    b.partitionsOf,
 		Rebalanced:                    func(d time.Duration) { b.metrics.rebalances.Observe(d.Seconds()) },
-		Logger:                        b.logger,
+		Logger:                        b.logger.With("partition", s.p.index),
 
 		ConsumerHeartbeatInterval: b.cfg.ConsumerGroupHeartbeatInterval,
 		ConsumerSessionTimeout:    b.cfg.ConsumerGroupSessionTimeout,
@@ -68,53 +81,40 @@ func (b *Broker) newGroupCoordinator() error {
 			}
 			return out
 		},
-	})
-	n := b.partitionCount(&b.offsetsCT)
-	err := b.loadTopic(offsetsTopic, func(part int32, h *commitlog.Header, key, value []byte) error {
-		switch {
-		case h.IsControl():
-			commit, ok := markerCommits(key)
-			if ok {
-				b.groups.LoadMarker(h.ProducerID, commit, func(g string) bool { return groupPartition(g, n) == int(part) })
-			}
-			return nil
-		case h.IsTransactional():
-			return b.groups.LoadTxn(h.ProducerID, key, value)
-		}
-		return b.groups.Load(key, value)
-	})
-	if err != nil {
-		return err
 	}
-	b.groups.Loaded() // also starts offset expiry
-	return nil
 }
 
 // offsetsTopicReady creates __consumer_offsets on first need and reports
 // whether it is open; callers answer COORDINATOR_NOT_AVAILABLE otherwise.
 func (b *Broker) offsetsTopicReady() bool { return b.topicReady(&b.offsetsCT) }
 
-// offsetsLog appends the coordinator's records to the group's partition.
+// offsetsLog appends a coordinator's records to its partition, which this
+// broker must still lead at the coordinator's leader epoch.
 //
-// The coordinator answers once a write is in the log (the page cache), not
-// once it is fsynced: like Kafka, which never fsyncs offset commits, an
-// acknowledged commit survives a crash of the process, and the fsync the
-// write needs lands within lazyFlushInterval (lazy_flush.go). Waiting for it
-// capped commits at a few thousand per second per partition (one fsync
-// round each); a machine crash can at worst move a group back to offsets
-// a few milliseconds older, which consumers already tolerate
-// (at-least-once). Transaction state and markers are still fsynced before
-// answers (txns.go): exactly-once depends on them.
-type offsetsLog struct{ b *Broker }
+// On a standalone node the coordinator answers once a write is in the log
+// (the page cache), not once it is fsynced: like Kafka, which never fsyncs
+// offset commits, an acknowledged commit survives a crash of the process,
+// and the fsync the write needs lands within lazyFlushInterval
+// (lazy_flush.go). Waiting for it capped commits at a few thousand per
+// second per partition (one fsync round each); a machine crash can at
+// worst move a group back to offsets a few milliseconds older, which
+// consumers already tolerate (at-least-once). On a replicated partition it
+// answers once the ISR has the write (Kafka's acks=-1), still without
+// waiting for the local fsync. Transaction state and markers are fsynced
+// before answers (txns.go): exactly-once depends on them.
+type offsetsLog struct {
+	b *Broker
+	s *groupShard
+}
 
 func (l offsetsLog) Append(groupID string, recs []group.Record) <-chan error {
-	return failed(l.b.appendLazy(&l.b.offsetsCT, groupID, kvRecords(recs), -1, -1))
+	return l.b.coordinatorAppend(l.s.p, l.s.epoch.Load(), keyedBatch(kvRecords(recs), -1, -1), true)
 }
 
 // AppendTxn writes a transactional offset commit: a transactional batch of
 // the producer, which its transaction's marker completes.
 func (l offsetsLog) AppendTxn(groupID string, pid int64, epoch int16, recs []group.Record) <-chan error {
-	return failed(l.b.appendLazy(&l.b.offsetsCT, groupID, kvRecords(recs), pid, epoch))
+	return l.b.coordinatorAppend(l.s.p, l.s.epoch.Load(), keyedBatch(kvRecords(recs), pid, epoch), true)
 }
 
 func kvRecords(recs []group.Record) []kvRecord {

@@ -15,6 +15,6 @@ func init() { register(12, 0, 4, handleHeartbeat) }
 func handleHeartbeat(b *Broker, r *request) (*reply, error) {
 	req := r.kreq.(*kmsg.HeartbeatRequest)
 	resp := req.ResponseKind().(*kmsg.HeartbeatResponse)
-	resp.ErrorCode = b.groups.Heartbeat(req)
+	resp.ErrorCode = b.groups.of(req.Group).Heartbeat(req)
 	return done(resp)
 }

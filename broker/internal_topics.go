@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
+
 	"github.com/sluice-io/sluice/broker/commitlog"
 	"github.com/sluice-io/sluice/broker/meta"
 )
@@ -14,7 +16,8 @@ import (
 // coordinatorTopic is a compacted internal topic a coordinator keeps its
 // state in (__consumer_offsets, __transaction_state). Each coordinator key
 // (group id, transactional id) lives in the partition Kafka's hash picks;
-// records are appended there and fsynced before coordinators answer.
+// records are appended there by the broker leading that partition, and
+// are durable before coordinators answer (coordinatorAppend).
 type coordinatorTopic struct {
 	name       string
 	partitions func() int32 // partition count to create it with
@@ -84,58 +87,89 @@ func (b *Broker) keyPartition(ct *coordinatorTopic, key string) (*partition, err
 	idx := groupPartition(key, n)
 	p := b.partition(ct.name, int32(idx))
 	if p == nil {
-		return nil, fmt.Errorf("%s-%d is not open", ct.name, idx)
+		return nil, fmt.Errorf("%s-%d is not open: %w", ct.name, idx, errNotLeader)
 	}
 	return p, nil
 }
 
+// errNotLeader fails a coordinator write to a partition this broker does
+// not lead (any more, or at the coordinator's leader epoch).
+var errNotLeader = errors.New("not the partition's leader")
+
+// coordinatorWriteTimeout bounds how long a coordinator write waits for the
+// ISR, as Kafka's coordinators write with acks=-1 and a timeout.
+const coordinatorWriteTimeout = 10 * time.Second
+
+// coordinatorAppend appends one batch the broker encoded to p, which this
+// broker must lead (at leader epoch epoch unless it is -1), and reports on
+// the channel when the write may be answered.
+//
+// A leader alone in its ISR (every partition of a standalone node) answers
+// as before clustering: lazy writes (offset commits, group metadata) at
+// once, the log fsynced within lazyFlushInterval (lazy_flush.go); the
+// others once fsynced. A replicated partition answers once the high
+// watermark covers the batch (and, unless lazy, once it is fsynced here),
+// or fails after coordinatorWriteTimeout: the client retries against the
+// coordinator it then finds.
+func (b *Broker) coordinatorAppend(p *partition, epoch int32, data []byte, lazy bool) <-chan error {
+	p.roleMu.RLock()
+	r := p.role.Load()
+	if !r.leads() || (epoch >= 0 && r.epoch != epoch) {
+		p.roleMu.RUnlock()
+		return failed(fmt.Errorf("%s-%d: %w", p.t.name, p.index, errNotLeader))
+	}
+	end, err := b.appendOnly(p, data)
+	p.roleMu.RUnlock()
+	if err != nil {
+		return failed(err)
+	}
+	var synced <-chan error
+	if lazy {
+		b.lazy.mark(p.log)
+	} else {
+		synced = b.flusher.Sync(p.log, end)
+	}
+	if r.alone() {
+		if lazy {
+			return failed(nil)
+		}
+		return synced
+	}
+	ch := make(chan error, 1)
+	go func() {
+		w := replicaWait{p: p, role: r, end: end}
+		code := w.wait(b, time.Now().Add(coordinatorWriteTimeout))
+		var err error
+		if synced != nil {
+			err = <-synced
+		}
+		if code != 0 && err == nil {
+			err = fmt.Errorf("replicate to %s-%d: %w", p.t.name, p.index, kerr.ErrorForCode(code))
+		}
+		ch <- err
+	}()
+	return ch
+}
+
 // appendKeyed appends records to the key's partition as one batch, as
 // Kafka's coordinators write them (CreateTime; no producer id unless pid
-// >= 0, which makes it a transactional batch of that producer). The
-// channel reports when the batch is fsynced.
-func (b *Broker) appendKeyed(ct *coordinatorTopic, key string, recs []kvRecord, pid int64, epoch int16) (<-chan error, error) {
-	p, data, err := b.keyedBatch(ct, key, recs, pid, epoch)
-	if err != nil {
-		return nil, err
-	}
-	return b.appendBatch(p, data)
-}
-
-// appendLazy is appendKeyed for writes answered before their fsync: the
-// log is fsynced within lazyFlushInterval instead of at once.
-func (b *Broker) appendLazy(ct *coordinatorTopic, key string, recs []kvRecord, pid int64, epoch int16) error {
-	p, data, err := b.keyedBatch(ct, key, recs, pid, epoch)
-	if err != nil {
-		return err
-	}
-	if _, err := b.appendOnly(p, data); err != nil {
-		return err
-	}
-	b.lazy.mark(p.log)
-	return nil
-}
-
-// keyedBatch finds the key's partition and encodes the batch for it.
-func (b *Broker) keyedBatch(ct *coordinatorTopic, key string, recs []kvRecord, pid int64, epoch int16) (*partition, []byte, error) {
+// >= 0, which makes it a transactional batch of that producer); the
+// channel reports when it is durable (coordinatorAppend).
+func (b *Broker) appendKeyed(ct *coordinatorTopic, key string, recs []kvRecord, pid int64, epoch int16) <-chan error {
 	p, err := b.keyPartition(ct, key)
 	if err != nil {
-		return nil, nil, err
+		return failed(err)
 	}
+	return b.coordinatorAppend(p, -1, keyedBatch(recs, pid, epoch), false)
+}
+
+// keyedBatch encodes a coordinator's records as one batch.
+func keyedBatch(recs []kvRecord, pid int64, epoch int16) []byte {
 	var attrs int16
 	if pid >= 0 {
 		attrs = attrTransactional
 	}
-	return p, encodeBatch(recs, time.Now().UnixMilli(), pid, epoch, attrs), nil
-}
-
-// appendBatch appends one batch the broker encoded to p; the channel
-// reports when it is fsynced.
-func (b *Broker) appendBatch(p *partition, data []byte) (<-chan error, error) {
-	end, err := b.appendOnly(p, data)
-	if err != nil {
-		return nil, err
-	}
-	return b.flusher.Sync(p.log, end), nil
+	return encodeBatch(recs, time.Now().UnixMilli(), pid, epoch, attrs)
 }
 
 // appendOnly appends one batch the broker encoded to p and returns the
@@ -153,23 +187,36 @@ func (b *Broker) appendOnly(p *partition, data []byte) (int64, error) {
 	return base + int64(h.LastOffsetDelta) + 1, nil
 }
 
-// durable waits for an append's fsync, as a channel.
-func durable(synced <-chan error, err error) <-chan error {
-	if err != nil {
-		return failed(err)
-	}
-	return synced
-}
-
 func failed(err error) <-chan error {
 	ch := make(chan error, 1)
 	ch <- err
 	return ch
 }
 
-// loadTopic hands every record of the topic's partitions to fn with its
-// batch header, in log order per partition, skipping unreadable batches.
-func (b *Broker) loadTopic(name string, fn func(part int32, h *commitlog.Header, key, value []byte) error) error {
+// loadPartition hands every record of p to fn with its batch header, in
+// log order, skipping unreadable batches.
+func (b *Broker) loadPartition(p *partition, fn func(h *commitlog.Header, key, value []byte) error) error {
+	err := p.log.ReadBatches(0, func(data []byte, h commitlog.Header) bool {
+		recs, err := commitlog.DecodeRecords(data)
+		if err != nil {
+			b.logger.Warn("skipping unreadable batch", "topic", p.t.name, "partition", p.index, "offset", h.BaseOffset, "err", err)
+			return true
+		}
+		for _, r := range recs {
+			if err := fn(&h, r.Key, r.Value); err != nil {
+				b.logger.Warn("skipping record", "topic", p.t.name, "partition", p.index, "offset", h.BaseOffset+int64(r.OffsetDelta), "err", err)
+			}
+		}
+		return true
+	})
+	if err != nil {
+		return fmt.Errorf("load %s-%d: %w", p.t.name, p.index, err)
+	}
+	return nil
+}
+
+// ledInternal lists the open partitions of a topic this broker leads.
+func (b *Broker) ledInternal(name string) []*partition {
 	t := b.topicByName(name)
 	if t == nil {
 		return nil
@@ -177,23 +224,11 @@ func (b *Broker) loadTopic(name string, fn func(part int32, h *commitlog.Header,
 	b.mu.RLock()
 	parts := t.parts
 	b.mu.RUnlock()
+	var out []*partition
 	for _, p := range parts {
-		err := p.log.ReadBatches(0, func(data []byte, h commitlog.Header) bool {
-			recs, err := commitlog.DecodeRecords(data)
-			if err != nil {
-				b.logger.Warn("skipping unreadable batch", "topic", name, "partition", p.index, "offset", h.BaseOffset, "err", err)
-				return true
-			}
-			for _, r := range recs {
-				if err := fn(p.index, &h, r.Key, r.Value); err != nil {
-					b.logger.Warn("skipping record", "topic", name, "partition", p.index, "offset", h.BaseOffset+int64(r.OffsetDelta), "err", err)
-				}
-			}
-			return true
-		})
-		if err != nil {
-			return fmt.Errorf("load %s-%d: %w", name, p.index, err)
+		if p != nil && p.role.Load().leads() {
+			out = append(out, p)
 		}
 	}
-	return nil
+	return out
 }

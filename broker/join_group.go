@@ -33,7 +33,7 @@ func handleJoinGroup(b *Broker, r *request) (*reply, error) {
 	if req.Reason != nil && *req.Reason != "" {
 		b.logger.Info("group member joining", "group", req.Group, "member", req.MemberID, "reason", *req.Reason)
 	}
-	ch := b.groups.JoinGroup(req, r.version, r.clientID, clientHost(r))
+	ch := b.groups.of(req.Group).JoinGroup(req, r.version, r.clientID, clientHost(r))
 	return &reply{resp: resp, ready: func() {
 		v := resp.Version
 		select {

@@ -18,7 +18,7 @@ func handleLeaveGroup(b *Broker, r *request) (*reply, error) {
 	req := r.kreq.(*kmsg.LeaveGroupRequest)
 	resp := req.ResponseKind().(*kmsg.LeaveGroupResponse)
 	if r.version < 3 {
-		code, codes := b.groups.LeaveGroup(req.Group, []group.LeaveMember{{MemberID: req.MemberID}})
+		code, codes := b.groups.of(req.Group).LeaveGroup(req.Group, []group.LeaveMember{{MemberID: req.MemberID}})
 		resp.ErrorCode = code
 		if code == 0 {
 			resp.ErrorCode = codes[0]
@@ -32,7 +32,7 @@ func handleLeaveGroup(b *Broker, r *request) (*reply, error) {
 			b.logger.Info("group member leaving", "group", req.Group, "member", m.MemberID, "reason", *m.Reason)
 		}
 	}
-	code, codes := b.groups.LeaveGroup(req.Group, leaving)
+	code, codes := b.groups.of(req.Group).LeaveGroup(req.Group, leaving)
 	resp.ErrorCode = code
 	if code == 0 {
 		for i, m := range req.Members {

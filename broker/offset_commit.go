@@ -42,6 +42,6 @@ func handleOffsetCommit(b *Broker, r *request) (*reply, error) {
 		}
 		return done(resp)
 	}
-	resp, finish := b.groups.CommitOffsets(req)
+	resp, finish := b.groups.of(req.Group).CommitOffsets(req)
 	return &reply{resp: resp, ready: finish}, nil
 }

@@ -16,7 +16,7 @@ func init() { register(47, 0, 0, handleOffsetDelete) }
 func handleOffsetDelete(b *Broker, r *request) (*reply, error) {
 	req := r.kreq.(*kmsg.OffsetDeleteRequest)
 	resp := req.ResponseKind().(*kmsg.OffsetDeleteResponse)
-	code, topics, finish := b.groups.DeleteOffsets(req.Group, req.Topics)
+	code, topics, finish := b.groups.of(req.Group).DeleteOffsets(req.Group, req.Topics)
 	resp.ErrorCode, resp.Topics = code, topics
 	return &reply{resp: resp, ready: finish}, nil
 }

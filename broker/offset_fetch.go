@@ -22,8 +22,8 @@ func handleOffsetFetch(b *Broker, r *request) (*reply, error) {
 		for _, rg := range req.Groups {
 			g := kmsg.NewOffsetFetchResponseGroup()
 			g.Group = rg.Group
-			if g.ErrorCode = b.groups.CheckFetchMember(rg.Group, rg.MemberID, rg.MemberEpoch); g.ErrorCode == 0 {
-				g.Topics, g.ErrorCode = b.groups.FetchOffsets(rg.Group, rg.Topics, req.RequireStable)
+			if g.ErrorCode = b.groups.of(rg.Group).CheckFetchMember(rg.Group, rg.MemberID, rg.MemberEpoch); g.ErrorCode == 0 {
+				g.Topics, g.ErrorCode = b.groups.of(rg.Group).FetchOffsets(rg.Group, rg.Topics, req.RequireStable)
 			}
 			resp.Groups = append(resp.Groups, g)
 		}
@@ -36,7 +36,7 @@ func handleOffsetFetch(b *Broker, r *request) (*reply, error) {
 			topics = append(topics, kmsg.OffsetFetchRequestGroupTopic{Topic: t.Topic, Partitions: t.Partitions})
 		}
 	}
-	got, code := b.groups.FetchOffsets(req.Group, topics, req.RequireStable)
+	got, code := b.groups.of(req.Group).FetchOffsets(req.Group, topics, req.RequireStable)
 	resp.ErrorCode = code
 	for _, gt := range got {
 		rt := kmsg.NewOffsetFetchResponseTopic()

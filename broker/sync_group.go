@@ -17,7 +17,7 @@ func init() { register(14, 0, 5, handleSyncGroup) }
 func handleSyncGroup(b *Broker, r *request) (*reply, error) {
 	req := r.kreq.(*kmsg.SyncGroupRequest)
 	resp := req.ResponseKind().(*kmsg.SyncGroupResponse)
-	ch := b.groups.SyncGroup(req)
+	ch := b.groups.of(req.Group).SyncGroup(req)
 	return &reply{resp: resp, ready: func() {
 		v := resp.Version
 		select {

@@ -32,7 +32,7 @@ func handleTxnOffsetCommit(b *Broker, r *request) (*reply, error) {
 		// be written) between the check and the write.
 		part := groupPartition(req.Group, b.partitionCount(&b.offsetsCT))
 		code = b.txns.AppendVerified(req.ProducerID, req.ProducerEpoch, offsetsTopic, int32(part), func() int16 {
-			resp, finish = b.groups.CommitTxnOffsets(req)
+			resp, finish = b.groups.of(req.Group).CommitTxnOffsets(req)
 			return 0
 		})
 	}

@@ -1,40 +1,83 @@
 package broker
 
 import (
-	"fmt"
-	"time"
-
 	"github.com/sluice-io/sluice/broker/commitlog"
 	"github.com/sluice-io/sluice/broker/txn"
 )
 
 // The transaction coordinator (package txn) is bound to
-// __transaction_state as the group coordinator is to __consumer_offsets:
+// __transaction_state as the group coordinators are to __consumer_offsets:
 // a transactional id lives in partition abs(hash(id)) % partitions, its
-// state is appended there and replayed at start. Markers go straight into
-// the partitions' logs: on one node the coordinator leads every partition.
+// state is appended there, and the broker leading a partition serves its
+// ids, loaded from the partition when it became the leader
+// (coordinatorLeadership); other ids get NOT_COORDINATOR. One
+// txn.Coordinator holds the ids of every led partition: the produce path
+// checks transactional writes against it by producer id alone. Markers are
+// written by txn_markers.go.
 
 const txnTopic = "__transaction_state"
 
-// newTxnCoordinator builds the coordinator and rebuilds it from
-// __transaction_state when the topic exists.
+// newTxnCoordinator builds the coordinator and loads the
+// __transaction_state partitions this broker leads.
 func (b *Broker) newTxnCoordinator() error {
 	b.txns = txn.New(txn.Config{
 		Log:           txnLog{b},
-		Markers:       txnMarkers{b},
+		Markers:       newTxnMarkers(b),
 		NewProducerID: b.pids.nextID,
 		Partitions:    b.partitionsOf,
 		MaxTimeout:    b.cfg.TxnMaxTimeout,
 		IDExpiration:  b.cfg.TxnIDExpiration,
 		CheckInterval: b.cfg.TxnAbortCheckInterval,
 		Logger:        b.logger,
+		PartitionOf:   b.txnPartitionOf,
+		Clustered:     b.replicated(),
 	})
-	return b.loadTopic(txnTopic, func(_ int32, h *commitlog.Header, key, value []byte) error {
-		if h.IsControl() {
-			return nil
+	for _, p := range b.ledInternal(txnTopic) {
+		if err := b.txns.LoadPartition(p.index, b.txnRecords(p)); err != nil {
+			return err
 		}
-		return b.txns.Load(key, value)
-	})
+	}
+	return nil
+}
+
+// txnPartitionOf is the __transaction_state partition of a transactional
+// id, -1 while the topic does not exist.
+func (b *Broker) txnPartitionOf(id string) int32 {
+	n := b.partitionCount(&b.txnCT)
+	if n == 0 {
+		return -1
+	}
+	return int32(groupPartition(id, n))
+}
+
+// txnLeadership loads or unloads the transactional ids of p.
+func (b *Broker) txnLeadership(p *partition, leads bool) {
+	switch {
+	case !leads:
+		b.txns.Unload(p.index)
+	case b.txns.Serves(p.index):
+		// A new leader epoch of a partition led here: nothing to reload.
+	case p.log.EndOffset() == 0:
+		if err := b.txns.LoadPartition(p.index, b.txnRecords(p)); err != nil {
+			b.logger.Error("load transactions", "partition", p.index, "err", err)
+		}
+	default:
+		b.txns.StartLoad(p.index, b.txnRecords(p), func(err error) {
+			b.logger.Error("load transactions", "partition", p.index, "err", err)
+		})
+	}
+}
+
+// txnRecords reads p's transaction state records for LoadPartition.
+func (b *Broker) txnRecords(p *partition) func(apply func(key, value []byte) error) error {
+	return func(apply func(key, value []byte) error) error {
+		return b.loadPartition(p, func(h *commitlog.Header, key, value []byte) error {
+			if h.IsControl() {
+				return nil
+			}
+			return apply(key, value)
+		})
+	}
 }
 
 // openPartitions is a topic's open partition count, -1 when it is not
@@ -52,7 +95,9 @@ func (b *Broker) partitionsOf(topic string) int32 {
 // whether it is open.
 func (b *Broker) txnTopicReady() bool { return b.topicReady(&b.txnCT) }
 
-// txnLog appends the coordinator's records to the id's partition.
+// txnLog appends the coordinator's records to the id's partition, which
+// this broker must lead; they are fsynced (and replicated) before the
+// coordinator goes on.
 type txnLog struct{ b *Broker }
 
 func (l txnLog) Append(id string, recs []txn.Record) <-chan error {
@@ -60,51 +105,5 @@ func (l txnLog) Append(id string, recs []txn.Record) <-chan error {
 	for i, r := range recs {
 		kv[i] = kvRecord{r.Key, r.Value}
 	}
-	return durable(l.b.appendKeyed(&l.b.txnCT, id, kv, -1, -1))
-}
-
-// txnMarkers writes transaction markers into the partitions' logs.
-type txnMarkers struct{ b *Broker }
-
-// WriteMarkers appends the marker to every partition, waits until all are
-// durable, then completes the transaction's offset commits in the
-// __consumer_offsets partitions among them.
-func (m txnMarkers) WriteMarkers(pid int64, epoch int16, commit bool, parts map[string][]int32) error {
-	b := m.b
-	now := time.Now().UnixMilli()
-	var waits []<-chan error
-	var offsetParts []int32
-	for topic, ps := range parts {
-		for _, idx := range ps {
-			p := b.partition(topic, idx)
-			if p == nil {
-				if b.partitionsOf(topic) < 0 {
-					continue // deleted: nothing left to mark
-				}
-				return fmt.Errorf("%s-%d is not open", topic, idx)
-			}
-			waits = append(waits, durable(b.appendBatch(p, markerBatch(pid, epoch, commit, 0, now))))
-			if topic == offsetsTopic {
-				offsetParts = append(offsetParts, idx)
-			}
-		}
-	}
-	var err error
-	for _, w := range waits {
-		if werr := <-w; werr != nil && err == nil {
-			err = werr
-		}
-	}
-	if err != nil {
-		return err
-	}
-	if len(offsetParts) > 0 {
-		n := b.partitionCount(&b.offsetsCT)
-		in := map[int]bool{}
-		for _, p := range offsetParts {
-			in[int(p)] = true
-		}
-		b.groups.CompleteTxn(pid, commit, func(g string) bool { return in[groupPartition(g, n)] })
-	}
-	return nil
+	return l.b.appendKeyed(&l.b.txnCT, id, kv, -1, -1)
 }

@@ -19,7 +19,7 @@ func (c *Coordinator) DescribeConsumerGroup(id string) kmsg.ConsumerGroupDescrib
 	g := c.groups[id]
 	switch {
 	case c.closed:
-		d.ErrorCode = kerr.CoordinatorNotAvailable.Code
+		d.ErrorCode = c.closedErr.Code
 		return d
 	case g == nil || g.cg == nil:
 		d.ErrorCode = kerr.GroupIDNotFound.Code

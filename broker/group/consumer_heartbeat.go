@@ -30,7 +30,7 @@ func (c *Coordinator) ConsumerHeartbeat(req *kmsg.ConsumerGroupHeartbeatRequest,
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
-		return fail(kerr.CoordinatorNotAvailable, "")
+		return fail(c.closedErr, "")
 	}
 	now := time.Now()
 	g, recs, e, msg := c.consumerGroupFor(req.Group, req.MemberEpoch == 0, now)

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -74,7 +75,10 @@ type Coordinator struct {
 	groups map[string]*group
 	seq    uint64
 	closed bool
-	expiry *time.Timer // the next offset expiry run, once Loaded
+	// closedErr answers requests once closed: COORDINATOR_NOT_AVAILABLE
+	// after Close, NOT_COORDINATOR after Unload or from Refusing.
+	closedErr *kerr.Error
+	expiry    *time.Timer // the next offset expiry run, once Loaded
 }
 
 // New returns an empty coordinator; Load fills it from the log.
@@ -116,14 +120,34 @@ func New(cfg Config) *Coordinator {
 	if cfg.OffsetsRetentionCheckInterval <= 0 {
 		cfg.OffsetsRetentionCheckInterval = 10 * time.Minute
 	}
-	return &Coordinator{cfg: cfg, groups: map[string]*group{}}
+	return &Coordinator{cfg: cfg, groups: map[string]*group{}, closedErr: kerr.CoordinatorNotAvailable}
+}
+
+// Refusing returns a coordinator holding nothing that answers every
+// request with err, as a closed one does: the broker hands it out for
+// groups it does not coordinate (NOT_COORDINATOR) or not yet
+// (COORDINATOR_LOAD_IN_PROGRESS).
+func Refusing(err *kerr.Error) *Coordinator {
+	c := New(Config{})
+	c.closed, c.closedErr = true, err
+	return c
 }
 
 // Close stops every timer; later requests get COORDINATOR_NOT_AVAILABLE.
-func (c *Coordinator) Close() {
+func (c *Coordinator) Close() { c.close(kerr.CoordinatorNotAvailable) }
+
+// Unload closes the coordinator of a partition this broker no longer
+// leads: members waiting in JoinGroup or SyncGroup and later requests get
+// NOT_COORDINATOR, which sends clients to the new coordinator.
+func (c *Coordinator) Unload() { c.close(kerr.NotCoordinator) }
+
+func (c *Coordinator) close(err *kerr.Error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.closed = true
+	if c.closed {
+		return
+	}
+	c.closed, c.closedErr = true, err
 	if c.expiry != nil {
 		c.expiry.Stop()
 	}
@@ -134,6 +158,16 @@ func (c *Coordinator) Close() {
 		}
 		for _, t := range g.pending {
 			t.Stop()
+		}
+		for _, m := range g.members {
+			if m.join != nil {
+				m.join <- joinError(m.id, err.Code)
+				m.join = nil
+			}
+			if m.sync != nil {
+				m.sync <- syncError(err.Code)
+				m.sync = nil
+			}
 		}
 	}
 }

@@ -18,7 +18,7 @@ func (c *Coordinator) DescribeGroup(id string) kmsg.DescribeGroupsResponseGroup 
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
-		d.ErrorCode = kerr.CoordinatorNotAvailable.Code
+		d.ErrorCode = c.closedErr.Code
 		return d
 	}
 	g := c.groups[id]
@@ -90,7 +90,7 @@ func (c *Coordinator) DeleteGroups(ids []string) ([]int16, func()) {
 		case id == "":
 			codes[i] = kerr.InvalidGroupID.Code
 		case c.closed:
-			codes[i] = kerr.CoordinatorNotAvailable.Code
+			codes[i] = c.closedErr.Code
 		case g == nil:
 			codes[i] = kerr.GroupIDNotFound.Code
 		case g.state != Empty || len(g.members) > 0:

@@ -31,7 +31,7 @@ func (c *Coordinator) JoinGroup(req *kmsg.JoinGroupRequest, version int16, clien
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
-		return fail(kerr.CoordinatorNotAvailable.Code)
+		return fail(c.closedErr.Code)
 	}
 	now := time.Now()
 	g := c.groups[req.Group]

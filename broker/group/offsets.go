@@ -15,7 +15,7 @@ func (c *Coordinator) commitCode(req *kmsg.OffsetCommitRequest) (*group, int16) 
 		return nil, kerr.InvalidGroupID.Code
 	}
 	if c.closed {
-		return nil, kerr.CoordinatorNotAvailable.Code
+		return nil, c.closedErr.Code
 	}
 	g := c.groups[req.Group]
 	if g != nil && g.cg != nil {
@@ -147,7 +147,7 @@ func (c *Coordinator) FetchOffsets(groupID string, topics []kmsg.OffsetFetchRequ
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
-		return nil, kerr.CoordinatorNotAvailable.Code
+		return nil, c.closedErr.Code
 	}
 	g := c.groups[groupID]
 	var out []kmsg.OffsetFetchResponseGroupTopic
@@ -212,7 +212,7 @@ func (c *Coordinator) DeleteOffsets(groupID string, topics []kmsg.OffsetDeleteRe
 		return kerr.InvalidGroupID.Code, nil, nothing
 	}
 	if c.closed {
-		return kerr.CoordinatorNotAvailable.Code, nil, nothing
+		return c.closedErr.Code, nil, nothing
 	}
 	g := c.groups[groupID]
 	if g == nil {

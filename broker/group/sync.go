@@ -40,7 +40,7 @@ func (c *Coordinator) SyncGroup(req *kmsg.SyncGroupRequest) <-chan *kmsg.SyncGro
 		ch <- syncError(kerr.InvalidGroupID.Code)
 		return ch
 	case c.closed:
-		ch <- syncError(kerr.CoordinatorNotAvailable.Code)
+		ch <- syncError(c.closedErr.Code)
 		return ch
 	case g == nil:
 		ch <- syncError(kerr.UnknownMemberID.Code)
@@ -137,7 +137,7 @@ func (c *Coordinator) Heartbeat(req *kmsg.HeartbeatRequest) int16 {
 	case req.Group == "":
 		return kerr.InvalidGroupID.Code
 	case c.closed:
-		return kerr.CoordinatorNotAvailable.Code
+		return c.closedErr.Code
 	case g == nil:
 		return kerr.UnknownMemberID.Code
 	}
@@ -175,7 +175,7 @@ func (c *Coordinator) LeaveGroup(groupID string, leaving []LeaveMember) (int16, 
 	case groupID == "":
 		return kerr.InvalidGroupID.Code, codes
 	case c.closed:
-		return kerr.CoordinatorNotAvailable.Code, codes
+		return c.closedErr.Code, codes
 	case g == nil:
 		for i := range codes {
 			codes[i] = kerr.UnknownMemberID.Code

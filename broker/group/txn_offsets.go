@@ -97,7 +97,7 @@ func (c *Coordinator) CommitTxnOffsets(req *kmsg.TxnOffsetCommitRequest) (*kmsg.
 // (KIP-447); v0-2 and generation -1 commit without membership.
 func (c *Coordinator) txnCommitCode(req *kmsg.TxnOffsetCommitRequest) int16 {
 	if c.closed {
-		return kerr.CoordinatorNotAvailable.Code
+		return c.closedErr.Code
 	}
 	g := c.groups[req.Group]
 	if req.Generation < 0 || g == nil {

@@ -129,6 +129,11 @@ func (c *Coordinator) verify(pid int64, epoch int16, topic string, partition int
 	switch {
 	case c.closed:
 		return kerr.NotLeaderForPartition.Code // retriable: the broker is going away
+	case t == nil && c.cfg.Clustered:
+		// Coordinated elsewhere: its coordinator is not asked (as in
+		// Kafka before KIP-890's verification); the log's producer state
+		// still fences older epochs.
+		return 0
 	case t == nil:
 		return kerr.InvalidProducerIDMapping.Code
 	case epoch < t.epoch:

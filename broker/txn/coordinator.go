@@ -29,7 +29,8 @@ type Log interface {
 	Append(txnID string, recs []Record) <-chan error
 }
 
-// Markers writes transaction markers.
+// Markers writes transaction markers. If it has a Close method, the
+// coordinator's Close calls it once no end is running any more.
 type Markers interface {
 	// WriteMarkers appends a commit or abort marker of the producer at
 	// the epoch to every partition (topic → partitions) and returns once
@@ -55,17 +56,30 @@ type Config struct {
 	// (transaction.abort.timed.out.transaction.cleanup.interval.ms, 10 s).
 	CheckInterval time.Duration
 	Logger        *slog.Logger
+
+	// PartitionOf maps a transactional id to its __transaction_state
+	// partition (-1 while the topic does not exist). When set, the
+	// coordinator serves only the ids of partitions loaded with
+	// LoadPartition (the partitions this broker leads) and answers
+	// NOT_COORDINATOR for the others; nil serves every id.
+	PartitionOf func(id string) int32
+	// Clustered tells that other brokers coordinate some producers: a
+	// transactional write of a producer id unknown here is not refused by
+	// AppendVerified, as it is its own coordinator's to check.
+	Clustered bool
 }
 
 // Coordinator holds every transactional id of this broker.
 type Coordinator struct {
-	cfg    Config
-	mu     sync.RWMutex // read-locked by the produce path (Verify, AppendVerified)
-	txns   map[string]*txn
-	byPID  map[int64]*txn
-	closed bool
-	stop   chan struct{}
-	wg     sync.WaitGroup
+	cfg     Config
+	mu      sync.RWMutex // read-locked by the produce path (Verify, AppendVerified)
+	txns    map[string]*txn
+	byPID   map[int64]*txn
+	closed  bool
+	started bool // Start ran
+	stop    chan struct{}
+	wg      sync.WaitGroup
+	parts   partitions // with PartitionOf: the partitions served
 }
 
 // txn is the state of one transactional id. Guarded by Coordinator.mu.
@@ -112,7 +126,7 @@ func New(cfg Config) *Coordinator {
 	if cfg.Partitions == nil {
 		cfg.Partitions = func(string) int32 { return -1 }
 	}
-	return &Coordinator{cfg: cfg, txns: map[string]*txn{}, byPID: map[int64]*txn{}, stop: make(chan struct{})}
+	return &Coordinator{cfg: cfg, txns: map[string]*txn{}, byPID: map[int64]*txn{}, stop: make(chan struct{}), parts: newPartitions()}
 }
 
 // Close stops the background checks and waits for them; later requests
@@ -127,6 +141,9 @@ func (c *Coordinator) Close() {
 	close(c.stop)
 	c.mu.Unlock()
 	c.wg.Wait()
+	if cl, ok := c.cfg.Markers.(interface{ Close() }); ok {
+		cl.Close()
+	}
 }
 
 // record is t as Kafka stores it (TxnMetadataValue v0).

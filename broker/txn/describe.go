@@ -18,8 +18,8 @@ func (c *Coordinator) Describe(id string) kmsg.DescribeTransactionsResponseTrans
 	defer c.mu.RUnlock()
 	t := c.txns[id]
 	switch {
-	case c.closed:
-		d.ErrorCode = kerr.CoordinatorNotAvailable.Code
+	case c.ownCode(id) != 0:
+		d.ErrorCode = c.ownCode(id)
 		return d
 	case t == nil:
 		d.ErrorCode = kerr.TransactionalIDNotFound.Code

@@ -43,8 +43,8 @@ func (c *Coordinator) EndTxn(id string, pid int64, epoch int16, commit bool) int
 // owned finds the transaction of id and checks the producer id and epoch
 // against it.
 func (c *Coordinator) owned(id string, pid int64, epoch int16) (*txn, int16) {
-	if c.closed {
-		return nil, kerr.CoordinatorNotAvailable.Code
+	if code := c.ownCode(id); code != 0 {
+		return nil, code
 	}
 	t := c.txns[id]
 	switch {

@@ -18,9 +18,9 @@ func (c *Coordinator) InitProducerID(id string, timeout time.Duration, prevPID i
 		return -1, -1, kerr.InvalidTransactionTimeout.Code
 	}
 	c.mu.Lock()
-	if c.closed {
+	if code := c.ownCode(id); code != 0 {
 		c.mu.Unlock()
-		return -1, -1, kerr.CoordinatorNotAvailable.Code
+		return -1, -1, code
 	}
 	t := c.txns[id]
 	if t == nil {

@@ -63,6 +63,9 @@ func (c *Coordinator) Load(key, value []byte) error {
 // Start begins the background work: transactions found half-ended in the
 // log are finished, timed-out ones aborted, idle ids expired.
 func (c *Coordinator) Start() {
+	c.mu.Lock()
+	c.started = true
+	c.mu.Unlock()
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
