@@ -349,6 +349,9 @@ func (b *Broker) removeTopicLogs(t *topic) {
 // dropReplica removes a replica reassigned away from this node.
 func (b *Broker) dropReplica(p *partition) {
 	b.fetchers.remove(p)
+	if p.t.internal && p.role.Load().leads() {
+		b.coordinatorLeadership(p, false, p.epoch.Load())
+	}
 	if err := p.log.Remove(); err != nil {
 		b.logger.Warn("remove reassigned replica", "topic", p.t.name, "partition", p.index, "err", err)
 	}

@@ -176,7 +176,7 @@ func (m *txnMarkers) sendRemote(leader int32, pid int64, epoch int16, commit boo
 	addr := ""
 	for _, br := range m.b.meta.Brokers() {
 		if br.ID == leader {
-			addr = br.Host + ":" + strconv.Itoa(int(br.Port))
+			addr = br.Addr() // the inter-broker address
 		}
 	}
 	if addr == "" {

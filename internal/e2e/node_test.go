@@ -5,6 +5,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -48,14 +49,23 @@ type node struct {
 	logPath string
 }
 
+// freePort returns a loopback address nothing listens on, with a port
+// below Linux's ephemeral range (32768-60999): a port from that range
+// (what ":0" hands out) can be taken by an outgoing connection between
+// this check and the node binding it, which then fails to start.
 func freePort(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for range 1000 {
+		addr := fmt.Sprintf("127.0.0.1:%d", 20000+rand.IntN(12000))
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			continue
+		}
+		l.Close()
+		return addr
 	}
-	defer l.Close()
-	return l.Addr().String()
+	t.Fatal("no free port in 20000-31999")
+	return ""
 }
 
 func newNode(t *testing.T, extra ...string) *node {
