@@ -196,7 +196,10 @@ func TestGroupCoordinatorFailover(t *testing.T) {
 	})
 	killed := time.Now()
 	coord.kill()
-	t.Logf("killed the group coordinator, node %d, at %d consumed", coord.id, consumed)
+	mu.Lock()
+	atKill := consumed
+	mu.Unlock()
+	t.Logf("killed the group coordinator, node %d, at %d consumed", coord.id, atKill)
 
 	// The group carries on: the commits reach the end of every partition.
 	deadline := time.Now().Add(30 * time.Second)
