@@ -185,7 +185,8 @@ type Broker struct {
 	txns      *txn.Coordinator
 	lazy      lazyFlusher // coordinator writes answered before their fsync
 
-	fetchers fetchers // replica fetchers, by leader
+	fetchers fetchers     // replica fetchers, by leader
+	peers    *peerClients // clients of other brokers (KIP-890 verification)
 
 	gossip *cluster.Gossip // nil on a standalone node
 	quorum *cluster.Quorum
@@ -231,6 +232,7 @@ func New(cfg Config) (*Broker, error) {
 		budget:  newByteBudget(cfg.QueuedMaxRequestBytes),
 	}
 	b.fetchers.b = b
+	b.peers = newPeerClients(fmt.Sprintf("sluice-broker-%d", cfg.NodeID))
 	b.offsetsCT = coordinatorTopic{name: offsetsTopic, partitions: func() int32 { return cfg.OffsetsTopicPartitions }}
 	b.txnCT = coordinatorTopic{name: txnTopic, partitions: func() int32 { return cfg.TxnTopicPartitions }}
 	b.metrics = newMetrics(b, cfg.Registerer)
@@ -359,6 +361,7 @@ func (b *Broker) Close() error {
 		b.groups.Close()
 		b.txns.Close() // waits for markers being written
 		b.fetchers.close()
+		b.peers.close()
 		b.wg.Wait()
 		b.flusher.Close()
 		err = b.closeLogs()

@@ -67,7 +67,7 @@ func handleProduce(b *Broker, r *request) (*reply, error) {
 			case req.Acks != -1 && req.Acks != 0 && req.Acks != 1:
 				code = kerr.InvalidRequiredAcks.Code
 			default:
-				res := b.produceTo(rt.Topic, rp.Partition, rp.Records, now, req.Acks == -1, sp)
+				res := b.produceTo(rt.Topic, rp.Partition, rp.Records, now, req.Acks == -1, req.TransactionID, sp)
 				code = res.code
 				if code == 0 && (req.Acks == -1 || res.sync) {
 					w := pending{sp: sp, done: b.flusher.Sync(res.p.log, res.end)}
@@ -125,7 +125,7 @@ type produced struct {
 }
 
 // produceTo validates and appends one partition's record set.
-func (b *Broker) produceTo(topicName string, idx int32, records []byte, now int64, acksAll bool, sp *kmsg.ProduceResponseTopicPartition) produced {
+func (b *Broker) produceTo(topicName string, idx int32, records []byte, now int64, acksAll bool, txnID *string, sp *kmsg.ProduceResponseTopicPartition) produced {
 	p := b.partition(topicName, idx)
 	if p == nil {
 		return produced{code: b.missingPartition(topicName, idx)}
@@ -143,6 +143,21 @@ func (b *Broker) produceTo(topicName string, idx int32, records []byte, now int6
 		res.code = code
 		return res
 	}
+	var guard txnGuard
+	if h.IsTransactional() && b.remoteTxn(h.ProducerID, txnID) {
+		// Coordinated on another broker: verified there first (txn_verify.go),
+		// then appended under the partition's verification lock, which the
+		// transaction's marker also takes (lock order: verified.mu, roleMu).
+		if guard, res.code = b.verifyTxnWrite(p, *txnID, h.ProducerID, h.ProducerEpoch); res.code != 0 {
+			return res
+		}
+		p.verified.mu.Lock()
+		defer p.verified.mu.Unlock()
+		if !p.verified.valid(guard) {
+			res.code = kerr.InvalidTxnState.Code
+			return res
+		}
+	}
 	p.roleMu.RLock()
 	defer p.roleMu.RUnlock()
 	r := p.role.Load()
@@ -155,14 +170,14 @@ func (b *Broker) produceTo(topicName string, idx int32, records []byte, now int6
 		return res
 	}
 	res.role = r
-	res.code, res.sync = b.appendProduced(p, s, h, records, now, sp)
+	res.code, res.sync = b.appendProduced(p, s, h, records, now, guard.remote, sp)
 	res.end = sp.BaseOffset + int64(h.NumRecords)
 	return res
 }
 
 // appendProduced appends one validated batch to the partition this broker
 // leads, under its role lock.
-func (b *Broker) appendProduced(p *partition, s *topicSettings, h commitlog.Header, records []byte, now int64, sp *kmsg.ProduceResponseTopicPartition) (code int16, sync bool) {
+func (b *Broker) appendProduced(p *partition, s *topicSettings, h commitlog.Header, records []byte, now int64, verified bool, sp *kmsg.ProduceResponseTopicPartition) (code int16, sync bool) {
 	topicName, idx := p.t.name, p.index
 	if s.codec >= 0 && h.Compression() != s.codec {
 		out, err := commitlog.Recompress(records, s.codec)
@@ -182,7 +197,7 @@ func (b *Broker) appendProduced(p *partition, s *topicSettings, h commitlog.Head
 	n := int64(h.NumRecords)
 	var base int64
 	var err error
-	if h.IsTransactional() {
+	if h.IsTransactional() && !verified {
 		// Only into a transaction that holds this partition now (KIP-890
 		// part 1), checked and appended under the coordinator's lock.
 		code := b.txns.AppendVerified(h.ProducerID, h.ProducerEpoch, topicName, idx, func() int16 {

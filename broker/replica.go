@@ -59,6 +59,8 @@ type replicaState struct {
 	epochStart int64                    // log end offset when this leadership began
 	hwCh       chan struct{}            // closed when the high watermark or role changes
 	isrBusy    atomic.Bool              // an ISR change is in flight
+
+	verified txnVerified // transactional writers verified with a remote coordinator (txn_verify.go)
 }
 
 // highWatermark is the offset below which records are visible to

@@ -129,3 +129,27 @@ func TestReplicaWait(t *testing.T) {
 		t.Errorf("wait past the deadline = %v", kerr.ErrorForCode(code))
 	}
 }
+
+func TestTxnVerifiedGuard(t *testing.T) {
+	var v txnVerified
+	g := txnGuard{remote: true, pid: 7, epoch: 3, gen: v.gen[7]}
+	if v.valid(g) {
+		t.Fatal("valid before any verification")
+	}
+	v.by = map[int64]int16{7: 3}
+	if !v.valid(g) {
+		t.Fatal("verified write refused")
+	}
+	if v.valid(txnGuard{remote: true, pid: 7, epoch: 4}) {
+		t.Error("another epoch passed as verified")
+	}
+	// The transaction's marker lands: the old guard is stale, and a new
+	// transaction needs a new verification.
+	v.markerWritten(7)
+	if v.valid(g) {
+		t.Error("a write verified before the marker passed after it")
+	}
+	if _, ok := v.by[7]; ok {
+		t.Error("the verification outlived the marker")
+	}
+}

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -33,13 +32,11 @@ const (
 // Kafka client per remote leader address.
 type txnMarkers struct {
 	b       *Broker
-	mu      sync.Mutex
-	clients map[string]*kgo.Client
-	closed  bool
+	clients *peerClients
 }
 
 func newTxnMarkers(b *Broker) *txnMarkers {
-	return &txnMarkers{b: b, clients: map[string]*kgo.Client{}}
+	return &txnMarkers{b: b, clients: newPeerClients(markerClientPrefix + strconv.Itoa(int(b.cfg.NodeID)))}
 }
 
 // markerTP is one partition a marker goes to.
@@ -160,7 +157,13 @@ func (b *Broker) writeMarker(p *partition, pid int64, epoch int16, commit bool) 
 		}
 	}
 	data := markerBatch(pid, epoch, commit, 0, time.Now().UnixMilli())
-	if err := <-b.coordinatorAppend(p, -1, data, false); err != nil {
+	// Writes verified for the ended transaction must not follow the marker
+	// (txn_verify.go).
+	p.verified.mu.Lock()
+	written := b.coordinatorAppend(p, -1, data, false)
+	p.verified.markerWritten(pid)
+	p.verified.mu.Unlock()
+	if err := <-written; err != nil {
 		return err
 	}
 	if s != nil {
@@ -182,7 +185,7 @@ func (m *txnMarkers) sendRemote(leader int32, pid int64, epoch int16, commit boo
 	if addr == "" {
 		return tps, fmt.Errorf("broker %d is not registered", leader)
 	}
-	cl, err := m.client(addr)
+	cl, err := m.clients.get(addr)
 	if err != nil {
 		return tps, err
 	}
@@ -248,32 +251,6 @@ func (b *Broker) topicExists(name string) bool {
 	return ok
 }
 
-// client returns the client for a broker address.
-func (m *txnMarkers) client(addr string) (*kgo.Client, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.closed {
-		return nil, errors.New("transaction marker clients closed")
-	}
-	if cl := m.clients[addr]; cl != nil {
-		return cl, nil
-	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ClientID(markerClientPrefix+strconv.Itoa(int(m.b.cfg.NodeID))))
-	if err != nil {
-		return nil, fmt.Errorf("client for %s: %w", addr, err)
-	}
-	m.clients[addr] = cl
-	return cl, nil
-}
-
 // Close closes the clients; the transaction coordinator calls it on
 // shutdown once no end runs any more.
-func (m *txnMarkers) Close() {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.closed = true
-	for _, cl := range m.clients {
-		cl.Close()
-	}
-	m.clients = nil
-}
+func (m *txnMarkers) Close() { m.clients.close() }
