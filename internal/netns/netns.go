@@ -154,12 +154,18 @@ func (nw *Network) removeStale() error {
 		}
 		name, _, _ := strings.Cut(strings.TrimSuffix(fields[1], ":"), "@")
 		if strings.HasPrefix(name, nw.prefix) {
-			if _, err := run("ip", "link", "del", name); err != nil {
+			// A stale namespace's veth ends vanish with it, a moment later.
+			if _, err := run("ip", "link", "del", name); err != nil && linkExists(name) {
 				return err
 			}
 		}
 	}
 	return nil
+}
+
+func linkExists(name string) bool {
+	_, err := run("ip", "link", "show", "dev", name)
+	return err == nil
 }
 
 func (nw *Network) addr(last int) string { return fmt.Sprintf("10.213.%d.%d", nw.subnet, last) }

@@ -36,7 +36,7 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	case "stream":
-		stream(os.Getenv(addrEnv))
+		stream(os.Getenv(protoEnv), os.Getenv(addrEnv))
 	}
 	os.Exit(2)
 }
@@ -105,10 +105,11 @@ func probe(proto, addr string) error {
 	return nil
 }
 
-// stream keeps one TCP connection to an echo server and prints, every
-// 100 ms, "ok" when a ping came back within 300 ms and "stall" otherwise.
-func stream(addr string) {
-	c, err := net.DialTimeout("tcp", addr, time.Second)
+// stream keeps one connection (one socket, for UDP) to an echo server and
+// prints, every 100 ms, "ok" when a ping came back within 300 ms and
+// "stall" otherwise.
+func stream(proto, addr string) {
+	c, err := net.DialTimeout(proto, addr, time.Second)
 	if err != nil {
 		fmt.Println(err)
 		os.Exit(1)
@@ -304,10 +305,16 @@ func TestIsolateAndHealAll(t *testing.T) {
 // TestCutStallsEstablishedConnection: a cut drops the packets of a TCP
 // connection opened before it, silently, so the connection stalls rather
 // than breaks, and resumes after Heal.
-func TestCutStallsEstablishedConnection(t *testing.T) {
+func TestCutStallsEstablishedConnection(t *testing.T) { testCutStalls(t, "tcp", 10*time.Second) }
+
+// TestCutStallsUDPSocket: the same for a UDP socket, as memberlist's
+// probes use; it resumes at once after Heal.
+func TestCutStallsUDPSocket(t *testing.T) { testCutStalls(t, "udp", time.Second) }
+
+func testCutStalls(t *testing.T, proto string, resume time.Duration) {
 	nw := newEchoNetwork(t, 2)
 	h0, h1 := nw.Host(0), nw.Host(1)
-	lines := startLines(t, helper(h0, "stream", addrEnv+"="+net.JoinHostPort(h1.IP(), echoPort)))
+	lines := startLines(t, helper(h0, "stream", protoEnv+"="+proto, addrEnv+"="+net.JoinHostPort(h1.IP(), echoPort)))
 	await := func(want string, within time.Duration) {
 		t.Helper()
 		deadline := time.After(within)
@@ -338,7 +345,7 @@ func TestCutStallsEstablishedConnection(t *testing.T) {
 	}
 	await("stall", time.Second)
 	nw.Heal(h0, h1)
-	await("ok", 10*time.Second) // TCP retransmission backoff decides when
+	await("ok", resume) // for TCP, the retransmission backoff decides when
 }
 
 // TestTwoNetworks: two networks of one test live side by side on their own
