@@ -193,7 +193,9 @@ func (fc *faultCluster) finish(load *producerLoad) []readRecord {
 	for _, n := range fc.nodes {
 		waitFullISR(t, n.clusterNode, fc.topic, 3)
 	}
-	acked, fails := load.finish()
+	var acked []ackedRecord
+	var fails int
+	within(t, time.Minute, "the producers deliver their last writes", func() { acked, fails = load.finish() })
 	t.Logf("%d writes acknowledged, %d failed", len(acked), fails)
 	read := readAll(t, fc.seeds(), fc.topic)
 	rep := checkHistory(acked, read)
@@ -225,6 +227,24 @@ func (fc *faultCluster) finish(load *producerLoad) []readRecord {
 	return read
 }
 
+// within runs f and fails the test if it has not returned after d: kgo
+// does not give up on a batch already sent by an idempotent producer, even
+// past its context and delivery timeout, so a stuck partition would hang
+// the test. f keeps running, abandoned.
+func within(t *testing.T, d time.Duration, what string, f func()) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f()
+	}()
+	select {
+	case <-done:
+	case <-time.After(d):
+		t.Fatalf("%s: not within %s", what, d)
+	}
+}
+
 // majorityProducer is the producer number of produceSync's records in the
 // history, apart from startProducers' 0, 1, ...
 const majorityProducer = 100
@@ -243,10 +263,13 @@ func produceSync(t *testing.T, seeds []string, topic string, producer int, p int
 	var acked []ackedRecord
 	begin := time.Now()
 	for seq := range n {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		r := &kgo.Record{Partition: p, Value: []byte(recordValue(producer, seq))}
-		err := cl.ProduceSync(ctx, r).FirstErr()
-		cancel()
+		var err error
+		within(t, 20*time.Second, fmt.Sprintf("write %d through %v", seq, seeds), func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			err = cl.ProduceSync(ctx, r).FirstErr()
+		})
 		if err != nil {
 			t.Fatalf("write %d through %v: %v", seq, seeds, err)
 		}
