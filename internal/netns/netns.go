@@ -70,7 +70,7 @@ var counter struct {
 }
 
 // New creates a bridge and n hosts on a /24 of 10.213.0.0/16 that no other
-// live process uses, removing what a crashed run left on the same /24. The
+// live process uses, removing what crashed runs left behind. The
 // root namespace has .1 on the bridge, host i has .(i+2). Everything is
 // removed in t.Cleanup. New skips the test when not root or when ip or tc
 // is missing.
@@ -120,40 +120,79 @@ func (nw *Network) claimSubnet() error {
 			continue
 		}
 		nw.subnet, nw.lock = x, f
-		nw.prefix = fmt.Sprintf("sln%d-", x)
+		nw.prefix = subnetPrefix(x)
 		nw.bridge = nw.prefix + "br"
-		return nw.removeStale()
+		return removeStale(x)
 	}
 	return errors.New("netns: all 254 subnets of 10.213.0.0/16 are in use")
 }
 
-// removeStale deletes namespaces and links carrying this network's prefix:
-// a crashed run's, since the subnet's lock was free.
-func (nw *Network) removeStale() error {
+func subnetPrefix(x int) string { return fmt.Sprintf("sln%d-", x) }
+
+// leftovers lists the namespaces and root-namespace links whose names
+// carry a network prefix, by subnet.
+func leftovers() (map[int][]string, map[int][]string, error) {
+	nss, links := map[int][]string{}, map[int][]string{}
+	add := func(m map[int][]string, name string) {
+		var x int
+		if _, err := fmt.Sscanf(name, "sln%d-", &x); err == nil && strings.HasPrefix(name, subnetPrefix(x)) {
+			m[x] = append(m[x], name)
+		}
+	}
 	out, err := run("ip", "netns", "list")
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	for _, line := range strings.Split(out, "\n") {
 		name, _, _ := strings.Cut(strings.TrimSpace(line), " ")
-		if strings.HasPrefix(name, nw.prefix) {
+		add(nss, name)
+	}
+	out, err = run("ip", "-o", "link", "show")
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, line := range strings.Split(out, "\n") {
+		// "7: sln12-v0@if2: <BROADCAST,..." names the link in field 2.
+		if fields := strings.Fields(line); len(fields) >= 2 {
+			name, _, _ := strings.Cut(strings.TrimSuffix(fields[1], ":"), "@")
+			add(links, name)
+		}
+	}
+	return nss, links, nil
+}
+
+// removeStale deletes what a crashed run left on subnet x (ours now) and
+// on every other subnet whose lock is free: its holder is gone.
+func removeStale(x int) error {
+	nss, links, err := leftovers()
+	if err != nil {
+		return err
+	}
+	subnets := map[int]bool{}
+	for y := range nss {
+		subnets[y] = true
+	}
+	for y := range links {
+		subnets[y] = true
+	}
+	for y := range subnets {
+		if y != x {
+			f, err := os.OpenFile(filepath.Join(lockDir, fmt.Sprintf("%d.lock", y)), os.O_CREATE|os.O_RDWR, 0o644)
+			if err != nil {
+				return fmt.Errorf("netns: %w", err)
+			}
+			if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) != nil {
+				f.Close() // in use
+				continue
+			}
+			defer f.Close()
+		}
+		for _, name := range nss[y] {
 			if _, err := run("ip", "netns", "del", name); err != nil {
 				return err
 			}
 		}
-	}
-	out, err = run("ip", "-o", "link", "show")
-	if err != nil {
-		return err
-	}
-	for _, line := range strings.Split(out, "\n") {
-		// "7: sln12-v0@if2: <BROADCAST,..." names the link in field 2.
-		fields := strings.Fields(line)
-		if len(fields) < 2 {
-			continue
-		}
-		name, _, _ := strings.Cut(strings.TrimSuffix(fields[1], ":"), "@")
-		if strings.HasPrefix(name, nw.prefix) {
+		for _, name := range links[y] {
 			// A stale namespace's veth ends vanish with it, a moment later.
 			if _, err := run("ip", "link", "del", name); err != nil && linkExists(name) {
 				return err
@@ -257,7 +296,12 @@ func (h *Host) Index() int { return h.index }
 // through `ip netns exec`, which executes it in place: the started
 // process's pid is the command's own, so signals (SIGSTOP, SIGKILL) reach it.
 func (h *Host) Command(name string, args ...string) *exec.Cmd {
-	return exec.Command("ip", append([]string{"netns", "exec", h.name, name}, args...)...)
+	cmd := exec.Command("ip", append([]string{"netns", "exec", h.name, name}, args...)...)
+	// Killed with the test process, should it die without cleaning up
+	// (a panic, a -timeout): a namespace left behind is removed by the
+	// next New, a process left running in it is not.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	return cmd
 }
 
 func pair(a, b *Host) [2]int {
