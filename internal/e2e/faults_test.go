@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -585,4 +587,49 @@ func TestFaultGossipRejoinsAfterPartition(t *testing.T) {
 	}
 	t.Logf("the three nodes list each other %s after healing", time.Since(healed).Round(time.Millisecond))
 	waitFullISR(t, fc.nodes[0].clusterNode, fc.topic, 3)
+}
+
+// TestFaultMetadataListsItsLeaders cuts a node off from the two others and
+// asks every node, the cut one included (clients still reach it), for
+// Metadata: each partition's leader must be among the brokers the same
+// response lists, or a client cannot route to it (franz-go fails the
+// request with "unknown broker").
+//
+// BUG REPRODUCTION (fails on main at e61a78e): Metadata's brokers are the
+// registered brokers this node's gossip reports alive, its leaders come
+// from the raft log; the cut node lists only itself yet names the other
+// nodes as leaders. The same happens on any node whose gossip view lags
+// after a partition: TestFaultIsolateLeader once failed in readAll with
+// "ListOffsets has 1 separate shard errors, first: unknown broker".
+func TestFaultMetadataListsItsLeaders(t *testing.T) {
+	fc := startFaultCluster(t, "listed")
+	cut := fc.nodes[2]
+	fc.net.Isolate(cut.host)
+	waitFor(t, fmt.Sprintf("node %d lists itself alone", cut.id), func(ctx context.Context) (bool, string) {
+		m, err := cut.metadata(ctx)
+		if err != nil {
+			return false, err.Error()
+		}
+		return len(m.Brokers) == 1, fmt.Sprintf("%d brokers", len(m.Brokers))
+	})
+	for _, n := range fc.nodes {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		m, err := n.metadata(ctx)
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		listed := map[int32]bool{}
+		for _, b := range m.Brokers {
+			listed[b.NodeID] = true
+		}
+		for _, tp := range m.Topics {
+			for _, p := range tp.Partitions {
+				if p.Leader >= 0 && !listed[p.Leader] {
+					t.Errorf("node %d: Metadata names broker %d leader of %s/%d but lists brokers %v", n.id, p.Leader, *tp.Topic, p.Partition, slices.Sorted(maps.Keys(listed)))
+				}
+			}
+		}
+	}
+	fc.net.HealAll()
 }
