@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Installs what the tests need when it is missing: kcat (librdkafka's CLI) for
-# the client round trips. Runs as root on a fresh Debian machine; elsewhere it
-# says what to install.
+# the client round trips, iproute2 (ip, tc) for the network-namespace fault
+# tests. Runs as root on a fresh Debian machine; elsewhere it says what to
+# install.
 set -euo pipefail
 
 need=()
 command -v kcat >/dev/null 2>&1 || need+=(kcat)
+{ command -v ip && command -v tc; } >/dev/null 2>&1 || need+=(iproute2)
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
