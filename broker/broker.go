@@ -195,6 +195,7 @@ type Broker struct {
 
 	draining atomic.Bool // controlled shutdown under way
 	caughtUp atomic.Bool // the metadata caught up with the quorum since start
+	leaders  atomic.Pointer[leaderSet]
 
 	ln        net.Listener
 	advHost   string

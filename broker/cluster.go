@@ -3,6 +3,7 @@ package broker
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -125,14 +126,17 @@ func (b *Broker) ledPartitions() int {
 }
 
 // brokerList is the brokers of Metadata and DescribeCluster: this node alone
-// when standalone, else the registered brokers gossip reports alive.
+// when standalone, else the registered brokers gossip reports alive, and
+// every partition leader the metadata names (a client must be able to
+// route to a leader even while this node's gossip view lags the quorum's,
+// as after a network partition).
 func (b *Broker) brokerList() []kmsg.MetadataResponseBroker {
 	if b.gossip == nil {
 		return []kmsg.MetadataResponseBroker{{NodeID: b.cfg.NodeID, Host: b.advHost, Port: b.advPort}}
 	}
-	alive := map[int32]bool{}
+	alive := b.leaderIDs()
 	for _, m := range b.gossip.Members() {
-		alive[m.ID] = m.Alive()
+		alive[m.ID] = alive[m.ID] || m.Alive()
 	}
 	var out []kmsg.MetadataResponseBroker
 	for _, r := range b.meta.Brokers() {
@@ -148,6 +152,30 @@ func (b *Broker) brokerList() []kmsg.MetadataResponseBroker {
 		out = append(out, mb)
 	}
 	return out
+}
+
+// leaderIDs is the set of brokers leading some partition, computed once per
+// metadata version.
+func (b *Broker) leaderIDs() map[int32]bool {
+	v := b.meta.Version()
+	if c := b.leaders.Load(); c != nil && c.version == v {
+		return maps.Clone(c.ids)
+	}
+	ids := map[int32]bool{}
+	for _, t := range b.meta.Topics() {
+		for _, p := range t.Partitions {
+			if p.Leader >= 0 {
+				ids[p.Leader] = true
+			}
+		}
+	}
+	b.leaders.Store(&leaderSet{version: v, ids: ids})
+	return maps.Clone(ids)
+}
+
+type leaderSet struct {
+	version uint64
+	ids     map[int32]bool
 }
 
 // controllerID is the controller of Metadata and DescribeCluster: the raft

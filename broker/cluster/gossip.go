@@ -134,6 +134,46 @@ func (g *Gossip) retryJoin(joined bool) {
 			}
 		}
 	}
+	g.reconnect(t.C)
+}
+
+// reconnect keeps contacting the members gossip has declared dead (and the
+// --join peers while no other member is alive), as Serf's reconnect does:
+// after a network partition heals, memberlist alone never exchanges state
+// with a member it believes dead, so both sides could go on seeing each
+// other dead. A join with a live node refutes the death on both sides.
+func (g *Gossip) reconnect(tick <-chan time.Time) {
+	for {
+		select {
+		case <-g.stop:
+			return
+		case <-tick:
+		}
+		var addrs []string
+		alive := 0
+		g.mu.Lock()
+		for _, m := range g.members {
+			switch {
+			case m.ID == g.self.ID:
+			case m.State == StateDead:
+				addrs = append(addrs, m.Addr)
+			case m.State == StateAlive:
+				alive++
+			}
+		}
+		g.mu.Unlock()
+		if alive == 0 {
+			addrs = append(addrs, g.join...)
+		}
+		if len(addrs) == 0 {
+			continue
+		}
+		if n, err := g.ml.Join(addrs); n > 0 {
+			g.log.Debug("gossip reconnect", "peers", addrs, "contacted", n)
+		} else if err != nil {
+			g.log.Debug("gossip reconnect", "peers", addrs, "err", err)
+		}
+	}
 }
 
 // Fatal receives an error if, after start, this process turns out to hold a

@@ -108,7 +108,7 @@ func startProducers(t *testing.T, seeds []string, topic string, producers, maxPe
 			for seq := 0; seq < maxPerProducer; seq++ {
 				select {
 				case <-l.stop:
-					cl.Flush(context.Background())
+					flushBounded(cl)
 					return
 				case sem <- struct{}{}:
 				}
@@ -124,10 +124,18 @@ func startProducers(t *testing.T, seeds []string, topic string, producers, maxPe
 					l.acked = append(l.acked, ackedRecord{producer: pi, seq: seq, partition: r.Partition, offset: r.Offset})
 				})
 			}
-			cl.Flush(context.Background())
+			flushBounded(cl)
 		}()
 	}
 	return l
+}
+
+// flushBounded waits for a producer's records for at most 60 s: franz-go
+// can keep retrying an idempotent batch past its delivery timeout.
+func flushBounded(cl *kgo.Client) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cl.Flush(ctx)
 }
 
 func (l *producerLoad) count() int {
