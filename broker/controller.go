@@ -30,12 +30,17 @@ const controllerInterval = 200 * time.Millisecond
 func (b *Broker) runController() {
 	t := time.NewTicker(controllerInterval)
 	defer t.Stop()
+	var members <-chan struct{}
+	if b.gossip != nil {
+		members = b.gossip.Watch() // a death is acted on at once, not at the next tick
+	}
 	lastPreferred := time.Now()
 	for {
 		select {
 		case <-b.closing:
 			return
 		case <-t.C:
+		case <-members:
 		}
 		if !b.meta.IsLeader() {
 			continue

@@ -701,10 +701,10 @@ if [ "$CLUSTER" = 1 ]; then
     "1 partition, min.insync.replicas 2, every replica fsyncs before the ack; 3 processes on $(nproc) cores; CPU s of the nodes over the section:$C_CPU"
   for pid in "${C_PIDS[@]}"; do stop "$pid"; done
 
-  failover() { # NAME PROBE
+  failover() { # NAME PROBE [BENCH_FAILOVER_FLAGS...]
     log "cluster: leader failover, $FAILOVER_ROUNDS kills, gossip probe interval $2"
     if timeout --kill-after=10 $((RUN_TIMEOUT * 2)) "$SLUICE" bench failover --rounds "$FAILOVER_ROUNDS" \
-      --gossip-probe-interval "$2" --format json >"$TMP/$1.json" 2>"$TMP/$1.err"; then
+      --gossip-probe-interval "$2" "${@:3}" --format json >"$TMP/$1.json" 2>"$TMP/$1.err"; then
       keep "$1" "$TMP/$1.json"
       FO_P99=$(jget "$TMP/$1.json" .p99_ms) FO_P50=$(jget "$TMP/$1.json" .p50_ms) FO_MAX=$(jget "$TMP/$1.json" .max_ms)
     else
@@ -715,9 +715,9 @@ if [ "$CLUSTER" = 1 ]; then
   failover failover_default 500ms
   row "leader failover p99, default timeouts" "$FO_P99" ms "" "" value_lt 3000 \
     "kill -9 of the leader to the first acks=all ack on the new one; $FAILOVER_ROUNDS rounds, p50 $FO_P50 ms, max $FO_MAX ms; gossip probe 500 ms"
-  failover failover_tuned 100ms
+  failover failover_tuned 100ms --retry-backoff 50ms
   row "leader failover p99, tuned" "$FO_P99" ms "" "" value_lt 1000 \
-    "--gossip-probe-interval 100ms; $FAILOVER_ROUNDS rounds, p50 $FO_P50 ms, max $FO_MAX ms"
+    "--gossip-probe-interval 100ms, producer retry backoff 50 ms; $FAILOVER_ROUNDS rounds, p50 $FO_P50 ms, max $FO_MAX ms"
 fi
 
 # ---------------------------------------------------------------- scale

@@ -43,6 +43,7 @@ type Gossip struct {
 	conflict error
 	fatal    chan error // receives a duplicate-id error found after start
 	changed  chan struct{}
+	watchers []chan struct{} // Watch's channels
 	stop     chan struct{}
 	done     chan struct{}
 }
@@ -262,6 +263,24 @@ func (g *Gossip) notify() {
 	case g.changed <- struct{}{}:
 	default:
 	}
+	g.mu.Lock()
+	for _, w := range g.watchers {
+		select {
+		case w <- struct{}{}:
+		default:
+		}
+	}
+	g.mu.Unlock()
+}
+
+// Watch returns a channel signalled (without blocking the sender) on every
+// change Changed reports, for a second consumer of membership changes.
+func (g *Gossip) Watch() <-chan struct{} {
+	w := make(chan struct{}, 1)
+	g.mu.Lock()
+	g.watchers = append(g.watchers, w)
+	g.mu.Unlock()
+	return w
 }
 
 // update records a node's state from a memberlist event.

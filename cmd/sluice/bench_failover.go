@@ -28,21 +28,23 @@ import (
 func init() { benchSubcommands = append(benchSubcommands, benchFailoverCmd) }
 
 type failoverResult struct {
-	Mode       string    `json:"mode"`
-	Rounds     int       `json:"rounds"`
-	ProbeMs    float64   `json:"gossip_probe_interval_ms"`
-	P50Ms      float64   `json:"p50_ms"`
-	P99Ms      float64   `json:"p99_ms"`
-	MaxMs      float64   `json:"max_ms"`
-	SamplesMs  []float64 `json:"samples_ms"`
-	Acked      int64     `json:"acked"`
-	Errors     int64     `json:"errors"`
-	FirstError string    `json:"first_error,omitempty"`
+	Mode    string  `json:"mode"`
+	Rounds  int     `json:"rounds"`
+	ProbeMs float64 `json:"gossip_probe_interval_ms"`
+	// RetryBackoffMs is the producer's retry backoff, 0 for franz-go's.
+	RetryBackoffMs float64   `json:"retry_backoff_ms"`
+	P50Ms          float64   `json:"p50_ms"`
+	P99Ms          float64   `json:"p99_ms"`
+	MaxMs          float64   `json:"max_ms"`
+	SamplesMs      []float64 `json:"samples_ms"`
+	Acked          int64     `json:"acked"`
+	Errors         int64     `json:"errors"`
+	FirstError     string    `json:"first_error,omitempty"`
 }
 
 func benchFailoverCmd(g *globals, _ *benchConfig) *cobra.Command {
 	var rounds int
-	var probe time.Duration
+	var probe, backoff time.Duration
 	var sets []string
 	cmd := &cobra.Command{
 		Use:   "failover",
@@ -56,7 +58,7 @@ func benchFailoverCmd(g *globals, _ *benchConfig) *cobra.Command {
 			if rounds < 1 {
 				return fmt.Errorf("--rounds %d: want 1 or more", rounds)
 			}
-			res, err := runFailoverBench(cmd.Context(), rounds, probe, sets)
+			res, err := runFailoverBench(cmd.Context(), rounds, probe, backoff, sets)
 			if err != nil {
 				return err
 			}
@@ -75,6 +77,7 @@ func benchFailoverCmd(g *globals, _ *benchConfig) *cobra.Command {
 	}
 	cmd.Flags().IntVar(&rounds, "rounds", 10, "leader kills")
 	cmd.Flags().DurationVar(&probe, "gossip-probe-interval", 500*time.Millisecond, "the nodes' --gossip-probe-interval")
+	cmd.Flags().DurationVar(&backoff, "retry-backoff", 0, "the producer's retry backoff (0: franz-go's default, 100 ms growing to 1 s)")
 	cmd.Flags().StringArrayVar(&sets, "set", nil, "extra broker config name=value for every node (repeatable)")
 	return cmd
 }
@@ -120,8 +123,8 @@ func freeLoopbackAddrs(n int) ([]string, error) {
 	return out, nil
 }
 
-func runFailoverBench(ctx context.Context, rounds int, probe time.Duration, sets []string) (failoverResult, error) {
-	res := failoverResult{Mode: "failover", Rounds: rounds, ProbeMs: durMs(probe)}
+func runFailoverBench(ctx context.Context, rounds int, probe, backoff time.Duration, sets []string) (failoverResult, error) {
+	res := failoverResult{Mode: "failover", Rounds: rounds, ProbeMs: durMs(probe), RetryBackoffMs: durMs(backoff)}
 	bin, err := os.Executable()
 	if err != nil {
 		return res, err
@@ -193,9 +196,13 @@ func runFailoverBench(ctx context.Context, rounds int, probe time.Duration, sets
 	}
 
 	// The load: a record every 5 ms, each stamped with its start.
-	prod, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.DefaultProduceTopic(topic),
-		kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerLinger(0), kgo.MetadataMinAge(100*time.Millisecond),
-		kgo.RecordDeliveryTimeout(60*time.Second))
+	popts := []kgo.Opt{kgo.SeedBrokers(seeds...), kgo.DefaultProduceTopic(topic),
+		kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerLinger(0), kgo.MetadataMinAge(100 * time.Millisecond),
+		kgo.RecordDeliveryTimeout(60 * time.Second)}
+	if backoff > 0 {
+		popts = append(popts, kgo.RetryBackoffFn(func(int) time.Duration { return backoff }))
+	}
+	prod, err := kgo.NewClient(popts...)
 	if err != nil {
 		return res, err
 	}
