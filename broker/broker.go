@@ -43,7 +43,7 @@ type Config struct {
 	Rack            string   // broker.rack
 	Roles           []string // this process's roles; "broker" makes it controller-eligible
 	// GossipProbeInterval is gossip's failure-detection probe interval
-	// (500 ms when 0); failover starts about three intervals after a
+	// (400 ms when 0); failover starts about three intervals after a
 	// node dies.
 	GossipProbeInterval time.Duration
 

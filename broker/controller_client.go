@@ -25,6 +25,10 @@ const (
 	// controllerBackoff is the pause before retrying after NOT_CONTROLLER, a
 	// network error or while there is no leader.
 	controllerBackoff = 100 * time.Millisecond
+	// controllerAttempt bounds one attempt: a controller cut off by the
+	// network does not answer at all, and the next attempt must reach the
+	// one elected meanwhile.
+	controllerAttempt = 3 * time.Second
 )
 
 // errNoController is returned by a locate func while no controller is known.
@@ -85,6 +89,8 @@ func (c *controllerClient) sendOnce(ctx context.Context, req kmsg.Request) (stri
 	if err != nil {
 		return addr, nil, err
 	}
+	ctx, cancel := context.WithTimeout(ctx, controllerAttempt)
+	defer cancel()
 	resp, err := cl.SeedBrokers()[0].Request(ctx, req)
 	return addr, resp, err
 }

@@ -293,9 +293,23 @@ func (w *replicaWait) wait(b *Broker, deadline time.Time) int16 {
 		select {
 		case <-ch:
 		case <-timer.C:
+			b.logger.Warn("acks=all timed out waiting for the ISR", "topic", w.p.t.name, "partition", w.p.index,
+				"end", w.end, "high_watermark", w.p.highWatermark(), "isr", r.isr, "followers", w.p.followerOffsets())
 			return kerr.RequestTimedOut.Code
 		case <-b.closing:
 			return kerr.NotLeaderForPartition.Code
 		}
 	}
+}
+
+// followerOffsets describes what the leader knows of its followers, for
+// logs: id → fetch offset (-1: none in this epoch).
+func (p *partition) followerOffsets() map[int32]int64 {
+	p.repMu.Lock()
+	defer p.repMu.Unlock()
+	out := make(map[int32]int64, len(p.followers))
+	for id, f := range p.followers {
+		out[id] = f.leo
+	}
+	return out
 }

@@ -131,7 +131,10 @@ func (f *fetcher) stop() {
 // fetchTarget is one partition of a fetch round.
 type fetchTarget struct {
 	p     *partition
-	epoch int32
+	epoch int32 // the leader epoch fetched at
+	// What the request asked with, for the logs.
+	offset    int64
+	lastEpoch int32
 }
 
 func (f *fetcher) snapshot() []fetchTarget {
@@ -139,7 +142,7 @@ func (f *fetcher) snapshot() []fetchTarget {
 	defer f.mu.Unlock()
 	out := make([]fetchTarget, 0, len(f.parts))
 	for p, e := range f.parts {
-		out = append(out, fetchTarget{p, e})
+		out = append(out, fetchTarget{p: p, epoch: e})
 	}
 	return out
 }
@@ -231,6 +234,7 @@ func (f *fetcher) round(targets []fetchTarget) error {
 		rp.LogStartOffset = start
 		rp.PartitionMaxBytes = replicaPartitionBytes
 		req.Topics[i].Partitions = append(req.Topics[i].Partitions, rp)
+		t.offset, t.lastEpoch = rp.FetchOffset, rp.LastFetchedEpoch
 		where[name][t.p.index] = t
 	}
 	ctx, cancel := context.WithTimeout(f.ctx, replicaFetchWait+10*time.Second)
@@ -295,7 +299,7 @@ func (f *fetcher) apply(t fetchTarget, sp *kmsg.FetchResponseTopicPartition) (ap
 		return false, true
 	}
 	if sp.DivergingEpoch.EndOffset >= 0 {
-		return false, !f.truncate(p, sp.DivergingEpoch.Epoch, sp.DivergingEpoch.EndOffset, logger)
+		return false, !f.truncate(p, sp.DivergingEpoch.Epoch, sp.DivergingEpoch.EndOffset, logger.With("fetch_offset", t.offset, "last_fetched_epoch", t.lastEpoch))
 	}
 	if len(sp.RecordBatches) > 0 {
 		if _, err := p.log.AppendReplica(sp.RecordBatches); err != nil {

@@ -712,9 +712,9 @@ if [ "$CLUSTER" = 1 ]; then
       FO_P99="" FO_P50="" FO_MAX=""
     fi
   }
-  failover failover_default 500ms
+  failover failover_default 400ms
   row "leader failover p99, default timeouts" "$FO_P99" ms "" "" value_lt 3000 \
-    "kill -9 of the leader to the first acks=all ack on the new one; $FAILOVER_ROUNDS rounds, p50 $FO_P50 ms, max $FO_MAX ms; gossip probe 500 ms"
+    "kill -9 of the leader to the first acks=all ack on the new one; $FAILOVER_ROUNDS rounds, p50 $FO_P50 ms, max $FO_MAX ms; gossip probe 400 ms (the default)"
   failover failover_tuned 100ms --retry-backoff 50ms
   row "leader failover p99, tuned" "$FO_P99" ms "" "" value_lt 1000 \
     "--gossip-probe-interval 100ms, producer retry backoff 50 ms; $FAILOVER_ROUNDS rounds, p50 $FO_P50 ms, max $FO_MAX ms"

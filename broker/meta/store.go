@@ -134,7 +134,14 @@ func (s *Store) start() (err error) {
 	var trans raft.Transport
 	if s.cfg.RaftAddr == "" {
 		_, trans = raft.NewInmemTransport("")
-	} else if trans, err = raft.NewTCPTransportWithLogger(s.cfg.RaftAddr, nil, 3, applyTimeout, hl); err != nil {
+	} else if trans, err = raft.NewTCPTransportWithConfig(s.cfg.RaftAddr, nil, &raft.NetworkTransportConfig{
+		MaxPool: 3, Timeout: applyTimeout, Logger: hl,
+		// No pipelined replication: a pipeline to a peer that died can
+		// block the leader's Shutdown for good (its sender waits on a full
+		// in-flight queue nobody drains), and the metadata log is far too
+		// small to need it.
+		MaxRPCsInFlight: 1,
+	}); err != nil {
 		return fmt.Errorf("meta: raft transport: %w", err)
 	}
 	s.addr = trans.LocalAddr()

@@ -76,7 +76,7 @@ func benchFailoverCmd(g *globals, _ *benchConfig) *cobra.Command {
 		},
 	}
 	cmd.Flags().IntVar(&rounds, "rounds", 10, "leader kills")
-	cmd.Flags().DurationVar(&probe, "gossip-probe-interval", 500*time.Millisecond, "the nodes' --gossip-probe-interval")
+	cmd.Flags().DurationVar(&probe, "gossip-probe-interval", 400*time.Millisecond, "the nodes' --gossip-probe-interval")
 	cmd.Flags().DurationVar(&backoff, "retry-backoff", 0, "the producer's retry backoff (0: franz-go's default, 100 ms growing to 1 s)")
 	cmd.Flags().StringArrayVar(&sets, "set", nil, "extra broker config name=value for every node (repeatable)")
 	return cmd

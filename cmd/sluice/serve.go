@@ -81,7 +81,7 @@ Broker configs use Kafka's names: --set num.partitions=3 --set log.retention.ms=
 	fl.StringSliceVar(&f.join, "join", nil, "gossip addresses (host:port, comma-separated) of existing nodes to join")
 	fl.IntVar(&f.expect, "bootstrap-expect", 1, "controller-eligible nodes a new cluster waits for before its metadata quorum bootstraps")
 	fl.StringVar(&f.rack, "rack", "", "rack of this broker (broker.rack)")
-	fl.DurationVar(&f.probe, "gossip-probe-interval", 500*time.Millisecond, "gossip failure-detection probe interval; a dead node is noticed about 3 intervals later")
+	fl.DurationVar(&f.probe, "gossip-probe-interval", 400*time.Millisecond, "gossip failure-detection probe interval; a dead node is noticed about 3 intervals later")
 	fl.Int32Var(&f.nodeID, "node-id", 1, "broker id")
 	fl.StringVar(&f.roles, "roles", "broker", "services this process runs (broker today)")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")

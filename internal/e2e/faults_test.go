@@ -70,6 +70,7 @@ func startFaultCluster(t *testing.T, topic string) *faultCluster {
 		nd := newNode(t, "--node-id", fmt.Sprint(id), "--gossip-addr", gossips[i],
 			"--bootstrap-expect", "3", "--join", strings.Join(gossips, ","))
 		nd.extra = append(nd.extra, replicatedFlags...)
+		nd.extra = append(nd.extra, "--log-level", "debug") // kept only when a test fails
 		nd.kafka = net.JoinHostPort(h.IP(), faultKafkaPort)
 		nd.raft = net.JoinHostPort(h.IP(), faultRaftPort)
 		nd.http = net.JoinHostPort(h.IP(), faultHTTPPort)
@@ -409,6 +410,10 @@ func TestFaultIsolateLeader(t *testing.T) {
 
 	took := fc.waitNewLeader(rest[0], old, 0, isolated)
 	t.Logf("majority elected a new leader of partition 0 after %s", took.Round(time.Millisecond))
+	// Both majority nodes must know it: a client whose first Metadata
+	// still names the isolated leader waits out its request timeout
+	// (20 s with franz-go's defaults) against a peer that never answers.
+	fc.waitNewLeader(rest[1], old, 0, isolated)
 	// The load's clients may keep asking the isolated node, whose stale
 	// metadata still names itself; a client that knows only the majority
 	// must get its writes acknowledged.
