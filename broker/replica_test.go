@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"log/slog"
 	"testing"
 	"time"
 
@@ -25,7 +26,7 @@ func testLeader(t *testing.T, n int, isr ...int32) (*Broker, *partition) {
 			t.Fatal(err)
 		}
 	}
-	b := &Broker{cfg: Config{NodeID: 1, GossipAddr: "x"}, closing: make(chan struct{})}
+	b := &Broker{cfg: Config{NodeID: 1, GossipAddr: "x"}, closing: make(chan struct{}), logger: slog.New(slog.DiscardHandler)}
 	b.fetchers.b = b
 	tp := &topic{name: "t"}
 	tp.settings.Store(&topicSettings{minInsync: 2})
