@@ -1,6 +1,7 @@
 package broker_test
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -17,7 +18,8 @@ import (
 
 // cutProxy forwards loopback TCP connections to a target and, while
 // cutting, closes each connection after a random number of bytes (256 KiB to
-// 2 MiB of requests or 200-2200 bytes of answers): requests are lost half-way through,
+// 2 MiB of requests or 100-1100 bytes of answers after the first, which
+// is the ApiVersions answer, so its size does not decide the cuts): requests are lost half-way through,
 // answers after the broker acted on the request, as on a flaky network, and
 // clients retry. Cuts follow traffic rather than
 // time, so a fast run gets as many as a slow one under -race.
@@ -66,7 +68,7 @@ func (p *cutProxy) accept() {
 		p.mu.Unlock()
 		p.wg.Add(2)
 		go p.pipe(c, s, c, 256<<10, 2<<20) // requests: cut mid-frame
-		go p.pipe(c, c, s, 200, 2000)      // answers: lost after the broker acted
+		go p.pipe(c, c, s, 100, 1000)      // answers: lost after the broker acted
 
 	}
 }
@@ -81,8 +83,13 @@ func (p *cutProxy) pipe(client, dst, src net.Conn, minBudget, spread int) {
 	budget := minBudget + p.rng.IntN(spread)
 	p.mu.Unlock()
 	buf := make([]byte, 32<<10)
+	first := src != client // the broker's side: its first frame is free
 	for {
 		n, err := src.Read(buf)
+		if first && n >= 4 {
+			budget += 4 + int(binary.BigEndian.Uint32(buf[:4]))
+			first = false
+		}
 		if n > 0 {
 			cut := p.cutting.Load() && n >= budget && p.cuts.Load() < p.maxCuts
 			if cut {
