@@ -135,12 +135,22 @@ func (b *Broker) controllerAddr() (string, error) {
 	if id < 0 {
 		return "", errNoController
 	}
-	for _, r := range b.meta.Brokers() {
-		if r.ID == id {
-			return r.Addr(), nil
-		}
+	if addr := b.brokerAddr(id); addr != "" {
+		return addr, nil
 	}
 	return "", fmt.Errorf("%w: raft leader %d has no broker registration yet", errNoController, id)
+}
+
+// brokerAddr is the address other brokers reach broker id at (its
+// internal address, else its advertised one), "" when it is not
+// registered.
+func (b *Broker) brokerAddr(id int32) string {
+	for _, r := range b.meta.Brokers() {
+		if r.ID == id {
+			return r.Addr()
+		}
+	}
+	return ""
 }
 
 // newControllerClient is the controller client of a clustered node.

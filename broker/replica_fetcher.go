@@ -175,12 +175,7 @@ func (f *fetcher) run() {
 
 // client is the Kafka client of the leader's registered address.
 func (f *fetcher) client() (*kgo.Client, error) {
-	var addr string
-	for _, r := range f.b.meta.Brokers() {
-		if r.ID == f.leader {
-			addr = r.Addr()
-		}
-	}
+	addr := f.b.brokerAddr(f.leader)
 	if addr == "" {
 		return nil, fmt.Errorf("leader %d has no registration", f.leader)
 	}

@@ -176,12 +176,7 @@ func (b *Broker) writeMarker(p *partition, pid int64, epoch int16, commit bool) 
 // sendRemote sends one WriteTxnMarkers request for tps to broker leader
 // and returns the partitions it did not write.
 func (m *txnMarkers) sendRemote(leader int32, pid int64, epoch int16, commit bool, tps []markerTP, deadline time.Time) ([]markerTP, error) {
-	addr := ""
-	for _, br := range m.b.meta.Brokers() {
-		if br.ID == leader {
-			addr = br.Addr() // the inter-broker address
-		}
-	}
+	addr := m.b.brokerAddr(leader)
 	if addr == "" {
 		return tps, fmt.Errorf("broker %d is not registered", leader)
 	}

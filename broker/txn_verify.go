@@ -98,12 +98,7 @@ func (b *Broker) askTxnCoordinator(txnID string, pid int64, epoch int16, topic s
 	if !ok || leader < 0 {
 		return kerr.NotEnoughReplicas.Code
 	}
-	addr := ""
-	for _, br := range b.meta.Brokers() {
-		if br.ID == leader {
-			addr = br.Addr()
-		}
-	}
+	addr := b.brokerAddr(leader)
 	cl, err := b.peers.get(addr)
 	if addr == "" || err != nil {
 		return kerr.NotEnoughReplicas.Code
