@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"errors"
 	"slices"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -92,21 +91,11 @@ func (b *Broker) changeISR(leader int32, topic string, idx, leaderEpoch, partiti
 			return kerr.IneligibleReplica.Code
 		}
 	}
-	err := b.meta.ChangePartitions([]meta.PartitionChange{{
+	code, msg := b.commitChange(meta.PartitionChange{
 		Topic: topic, Partition: idx, PartitionEpoch: partitionEpoch, Leader: leader, ISR: isr,
-	}})[0]
-	switch {
-	case err == nil:
-		return 0
-	case notController(err):
-		return kerr.NotController.Code
-	case errors.Is(err, meta.ErrStalePartitionEpoch):
-		return kerr.InvalidUpdateVersion.Code
-	case errors.Is(err, meta.ErrInvalidChange):
-		return kerr.InvalidRequest.Code
-	case errors.Is(err, meta.ErrUnknownPartition):
-		return kerr.UnknownTopicOrPartition.Code
+	}, kerr.InvalidRequest.Code)
+	if code == kerr.UnknownServerError.Code {
+		b.logger.Error("alter partition", "topic", topic, "partition", idx, "err", msg)
 	}
-	b.logger.Error("alter partition", "topic", topic, "partition", idx, "err", err)
-	return kerr.UnknownServerError.Code
+	return code
 }

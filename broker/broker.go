@@ -50,10 +50,9 @@ type Config struct {
 	// Replication (replica.go, controller.go).
 	DefaultReplicationFactor int16         // default.replication.factor (1)
 	ReplicaLagTimeMax        time.Duration // replica.lag.time.max.ms (30 s)
-	// auto.leader.rebalance.enable (true unless DisableLeaderRebalance)
+	// auto.leader.rebalance.enable (on unless DisableLeaderRebalance)
 	// and leader.imbalance.check.interval.seconds (300 s).
 	DisableLeaderRebalance       bool
-	AutoLeaderRebalance          bool // set from DisableLeaderRebalance
 	LeaderImbalanceCheckInterval time.Duration
 
 	AutoCreateTopics      bool          // auto.create.topics.enable
@@ -121,7 +120,6 @@ func (c *Config) setDefaults() {
 	if c.ReplicaLagTimeMax <= 0 {
 		c.ReplicaLagTimeMax = 30 * time.Second
 	}
-	c.AutoLeaderRebalance = !c.DisableLeaderRebalance
 	if c.LeaderImbalanceCheckInterval <= 0 {
 		c.LeaderImbalanceCheckInterval = 300 * time.Second
 	}

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"errors"
+	"maps"
 	"slices"
 	"time"
 
@@ -35,6 +36,7 @@ func (b *Broker) runController() {
 		members = b.gossip.Watch() // a death is acted on at once, not at the next tick
 	}
 	lastPreferred := time.Now()
+	var last passInput
 	for {
 		select {
 		case <-b.closing:
@@ -43,19 +45,39 @@ func (b *Broker) runController() {
 		case <-members:
 		}
 		if !b.meta.IsLeader() {
+			last = passInput{} // a new term starts with a pass
 			continue
 		}
-		preferred := b.cfg.AutoLeaderRebalance && time.Since(lastPreferred) >= b.cfg.LeaderImbalanceCheckInterval
+		preferred := !b.cfg.DisableLeaderRebalance && time.Since(lastPreferred) >= b.cfg.LeaderImbalanceCheckInterval
 		if preferred {
 			lastPreferred = time.Now()
 		}
-		b.electLeaders(preferred)
+		// A pass copies every topic: run it only when the metadata or the
+		// live brokers changed since the last one, or to rebalance.
+		in := passInput{version: b.meta.Version(), alive: b.eligibleBrokers()}
+		if !preferred && in.equal(last) {
+			continue
+		}
+		last = in
+		if !b.electLeaders(in.alive, preferred) {
+			last = passInput{} // retried at the next tick
+		}
 	}
 }
 
-// electLeaders proposes the changes the live brokers call for.
-func (b *Broker) electLeaders(preferred bool) {
-	alive := b.eligibleBrokers()
+// passInput is what a controller pass decides on.
+type passInput struct {
+	version uint64
+	alive   map[int32]bool
+}
+
+func (a passInput) equal(o passInput) bool {
+	return a.version == o.version && maps.Equal(a.alive, o.alive)
+}
+
+// electLeaders proposes the changes the live brokers call for and reports
+// whether every one was committed.
+func (b *Broker) electLeaders(alive map[int32]bool, preferred bool) bool {
 	var changes []meta.PartitionChange
 	for _, mt := range b.meta.Topics() {
 		unclean := b.topicUnclean(mt)
@@ -71,10 +93,12 @@ func (b *Broker) electLeaders(preferred bool) {
 		}
 	}
 	if len(changes) == 0 {
-		return
+		return true
 	}
+	ok := true
 	for i, err := range b.meta.ChangePartitions(changes) {
 		ch := changes[i]
+		ok = ok && err == nil
 		switch {
 		case err == nil:
 			b.logger.Info("partition change", "topic", ch.Topic, "partition", ch.Partition, "leader", ch.Leader, "isr", ch.ISR)
@@ -84,6 +108,7 @@ func (b *Broker) electLeaders(preferred bool) {
 			b.logger.Warn("partition change", "topic", ch.Topic, "partition", ch.Partition, "err", err)
 		}
 	}
+	return ok
 }
 
 // electOne is the change one partition needs, if any.

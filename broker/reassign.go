@@ -99,11 +99,13 @@ func (b *Broker) reassign(topic string, idx int32, target []int32, rfChange bool
 	if ch.Leader >= 0 && !slices.Contains(ch.ISR, ch.Leader) {
 		ch.Leader = -1 // the controller elects one at its next pass
 	}
-	return b.commitChange(ch)
+	return b.commitChange(ch, kerr.InvalidReplicaAssignment.Code)
 }
 
-// commitChange proposes one partition change and maps the outcome.
-func (b *Broker) commitChange(ch meta.PartitionChange) (int16, string) {
+// commitChange proposes one partition change and maps the outcome to a
+// Kafka error code and message; invalid is the code of a change the
+// metadata refuses as invalid (it differs between the APIs).
+func (b *Broker) commitChange(ch meta.PartitionChange, invalid int16) (int16, string) {
 	err := b.meta.ChangePartitions([]meta.PartitionChange{ch})[0]
 	switch {
 	case err == nil:
@@ -113,7 +115,9 @@ func (b *Broker) commitChange(ch meta.PartitionChange) (int16, string) {
 	case errors.Is(err, meta.ErrStalePartitionEpoch):
 		return kerr.InvalidUpdateVersion.Code, "The partition changed meanwhile; retry."
 	case errors.Is(err, meta.ErrInvalidChange):
-		return kerr.InvalidReplicaAssignment.Code, err.Error()
+		return invalid, err.Error()
+	case errors.Is(err, meta.ErrUnknownPartition):
+		return kerr.UnknownTopicOrPartition.Code, ""
 	}
 	return kerr.UnknownServerError.Code, err.Error()
 }

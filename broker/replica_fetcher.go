@@ -93,8 +93,9 @@ type fetcher struct {
 	mu    sync.Mutex
 	parts map[*partition]int32 // → the leader epoch to fetch at
 
-	cl     *kgo.Client
-	clAddr string
+	cl        *kgo.Client
+	clAddr    string
+	clVersion uint64 // metadata version clAddr was read at
 }
 
 func newFetcher(b *Broker, leader int32) *fetcher {
@@ -173,13 +174,19 @@ func (f *fetcher) run() {
 	}
 }
 
-// client is the Kafka client of the leader's registered address.
+// client is the Kafka client of the leader's registered address, looked
+// up again only when the metadata changed (not on every round).
 func (f *fetcher) client() (*kgo.Client, error) {
+	v := f.b.meta.Version()
+	if f.cl != nil && f.clVersion == v {
+		return f.cl, nil
+	}
 	addr := f.b.brokerAddr(f.leader)
 	if addr == "" {
 		return nil, fmt.Errorf("leader %d has no registration", f.leader)
 	}
 	if f.cl != nil && f.clAddr == addr {
+		f.clVersion = v
 		return f.cl, nil
 	}
 	if f.cl != nil {
@@ -190,7 +197,7 @@ func (f *fetcher) client() (*kgo.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	f.cl, f.clAddr = cl, addr
+	f.cl, f.clAddr, f.clVersion = cl, addr, v
 	return cl, nil
 }
 

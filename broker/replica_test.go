@@ -10,7 +10,7 @@ import (
 	"github.com/sluice-io/sluice/broker/commitlog"
 )
 
-// leaderPartition opens a log with n one-record batches and leads it at
+// testLeader opens a log with n one-record batches and leads it at
 // epoch 0 with replicas 1, 2, 3 and the given ISR.
 func testLeader(t *testing.T, n int, isr ...int32) (*Broker, *partition) {
 	t.Helper()
@@ -31,8 +31,6 @@ func testLeader(t *testing.T, n int, isr ...int32) (*Broker, *partition) {
 	tp := &topic{name: "t"}
 	tp.settings.Store(&topicSettings{minInsync: 2})
 	p := &partition{t: tp, log: l}
-	b.caughtUp.Store(true)
-	p.role.Store(nil)
 	r := &role{self: 1, leader: 1, replicas: []int32{1, 2, 3}, isr: isr}
 	// applyRole without the broker's metadata: the parts that matter here.
 	p.epochStart = l.EndOffset()
