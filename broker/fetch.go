@@ -124,14 +124,11 @@ func (b *Broker) fetchOnce(r *request, req *kmsg.FetchRequest) (resp *kmsg.Fetch
 // fetchPartition reads one partition; it fills the offsets of sp and
 // returns the slice to send and the partition's error code.
 func (b *Broker) fetchPartition(topicName string, req *kmsg.FetchRequest, rp *kmsg.FetchRequestTopicPartition, sp *kmsg.FetchResponseTopicPartition, limit int64, first bool) (commitlog.Slice, int16) {
-	p := b.partition(topicName, rp.Partition)
+	p, code := b.leaderPartition(topicName, rp.Partition)
 	if p == nil {
-		return commitlog.Slice{}, b.missingPartition(topicName, rp.Partition)
+		return commitlog.Slice{}, code
 	}
 	r := p.role.Load()
-	if !r.leads() {
-		return commitlog.Slice{}, kerr.NotLeaderForPartition.Code
-	}
 	if code := checkLeaderEpoch(p, rp.CurrentLeaderEpoch); code != 0 {
 		return commitlog.Slice{}, code
 	}

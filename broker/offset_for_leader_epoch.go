@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -27,12 +26,10 @@ func handleOffsetForLeaderEpoch(b *Broker, r *request) (*reply, error) {
 			sp := kmsg.NewOffsetForLeaderEpochResponseTopicPartition()
 			sp.Partition = rp.Partition
 			sp.LeaderEpoch, sp.EndOffset = -1, -1
-			p := b.partition(rt.Topic, rp.Partition)
+			p, code := b.leaderPartition(rt.Topic, rp.Partition)
 			switch {
 			case p == nil:
-				sp.ErrorCode = b.missingPartition(rt.Topic, rp.Partition)
-			case !p.role.Load().leads():
-				sp.ErrorCode = kerr.NotLeaderForPartition.Code
+				sp.ErrorCode = code
 			default:
 				if sp.ErrorCode = checkLeaderEpoch(p, rp.CurrentLeaderEpoch); sp.ErrorCode == 0 {
 					sp.LeaderEpoch, sp.EndOffset = p.log.EndOffsetForEpoch(rp.LeaderEpoch)
