@@ -159,6 +159,7 @@ func (b *Broker) applyRole(p *partition, r *role) {
 		}
 	}
 	p.epoch.Store(r.epoch)
+	p.log.SetUncached(!r.leads())
 	p.repMu.Lock()
 	// A replica just opened starts from its checkpointed high watermark.
 	wasAlone := old != nil && old.leads() && old.alone()

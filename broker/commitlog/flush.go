@@ -14,8 +14,8 @@ func (l *Log) UnsyncedRecords() int64 { return l.appended.Load() - l.flushed.Loa
 // goroutine; appends continue while it runs.
 func (l *Log) Flush() error {
 	type job struct {
-		seg  *segment
-		size int64
+		seg        *segment
+		from, size int64 // the unsynced bytes
 	}
 	l.mu.RLock()
 	end, truncations := l.next, l.truncations
@@ -25,7 +25,7 @@ func (l *Log) Flush() error {
 	var jobs []job
 	for _, s := range l.segments {
 		if s.synced < s.size {
-			jobs = append(jobs, job{s, s.size})
+			jobs = append(jobs, job{s, s.synced, s.size})
 		}
 	}
 	l.mu.RUnlock()
@@ -38,6 +38,9 @@ func (l *Log) Flush() error {
 			// succeed over pages it dropped. The log stops here.
 			l.failed.Store(true)
 			return fmt.Errorf("fsync segment %d: %w: %w", j.seg.base, err, ErrFailed)
+		}
+		if l.uncached.Load() {
+			dropCache(j.seg.f, j.from, j.size)
 		}
 	}
 	if l.dirDirty.Swap(false) {
@@ -62,6 +65,15 @@ func (l *Log) Flush() error {
 	storeMax(&l.durable, end)
 	return nil
 }
+
+// SetUncached makes Flush drop the pages it synced from the page cache
+// (true), or keep them as usual (false). A follower replica sets it: its
+// log is read by no one while it follows, and pages kept for it would
+// evict the pages of the partitions this node leads, which consumers and
+// followers do read. Where the kernel hands new page-cache pages out
+// slowly (virtual machines that return freed memory to their host), it
+// also makes the follower's next writes reuse warm pages.
+func (l *Log) SetUncached(on bool) { l.uncached.Store(on) }
 
 // storeMax raises v to n unless it is already at or past it.
 func storeMax(v *atomic.Int64, n int64) {

@@ -85,6 +85,7 @@ type Log struct {
 	appended    atomic.Int64 // records appended since Open (for flush.messages)
 	flushed     atomic.Int64 // value of appended covered by the last completed fsync
 	dirDirty    atomic.Bool  // segment files were created, renamed or removed since the last directory fsync
+	uncached    atomic.Bool  // Flush drops the pages it synced from the page cache (SetUncached)
 
 	cleaning sync.Mutex  // one compaction at a time (compact.go)
 	lastPass compactMemo // guarded by cleaning
