@@ -177,5 +177,6 @@ func brokerOf(m Member) (meta.Broker, error) {
 	if err != nil {
 		return meta.Broker{}, fmt.Errorf("member %d kafka port: %w", m.ID, err)
 	}
-	return meta.Broker{ID: m.ID, Host: host, Port: int32(port), Rack: m.Rack, Roles: m.Roles, Internal: m.Internal}, nil
+	return meta.Broker{ID: m.ID, Host: host, Port: int32(port), Rack: m.Rack, Roles: m.Roles, Internal: m.Internal,
+		Incarnation: m.Incarnation}, nil
 }
