@@ -38,12 +38,18 @@ func (b *Broker) brokerEpoch(id int32) int64 {
 // carries: it must be the registered epoch of its broker, else the request
 // comes from a process that has since restarted (or not registered yet).
 // Kafka answers STALE_BROKER_EPOCH then. A standalone controller has no
-// registrations and checks nothing.
+// registrations and checks nothing. A registration without an incarnation
+// was made for a process of a version before broker epochs, which sends
+// -1: that is taken, so an old leader can still change its ISR while a
+// cluster is upgraded.
 func (b *Broker) staleBrokerEpoch(id int32, epoch int64) bool {
 	if b.gossip == nil {
 		return false
 	}
 	r, ok := b.meta.Broker(id)
+	if ok && r.Incarnation == "" && epoch == -1 {
+		return false
+	}
 	return !ok || r.Epoch <= 0 || r.Epoch != epoch
 }
 

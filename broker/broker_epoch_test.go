@@ -82,8 +82,16 @@ func TestNoAlterPartitionBeforeRegistration(t *testing.T) {
 	if b.brokerEpoch(1) != epoch || b.brokerEpoch(2) != -1 {
 		t.Errorf("brokerEpoch: self %d, unregistered 2 %d", b.brokerEpoch(1), b.brokerEpoch(2))
 	}
-	if !b.staleBrokerEpoch(1, epoch-1) || b.staleBrokerEpoch(1, epoch) || !b.staleBrokerEpoch(2, -1) {
+	if !b.staleBrokerEpoch(1, epoch-1) || b.staleBrokerEpoch(1, epoch) || !b.staleBrokerEpoch(1, -1) || !b.staleBrokerEpoch(2, -1) {
 		t.Error("staleBrokerEpoch disagrees with the registrations")
+	}
+	// A broker of a version before epochs registers without an incarnation
+	// and sends -1: taken, while a cluster is upgraded; anything else is not.
+	if err := b.meta.RegisterBroker(meta.Broker{ID: 3, Host: "h3", Port: 9092}); err != nil {
+		t.Fatal(err)
+	}
+	if r3, _ := b.meta.Broker(3); b.staleBrokerEpoch(3, -1) || !b.staleBrokerEpoch(3, r3.Epoch+1) {
+		t.Error("an old-version broker's -1 refused, or a wrong epoch taken")
 	}
 	if err := b.meta.UnfenceBroker(1, epoch); err != nil {
 		t.Fatal(err)
