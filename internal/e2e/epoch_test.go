@@ -168,22 +168,17 @@ func TestBrokerEpochQuickRestart(t *testing.T) {
 	if !rep.ok() {
 		t.Fatalf("history check failed: %s", rep)
 	}
-	restarts := 0
+	// The controller saw the restart; gossip, with the process back within
+	// milliseconds, usually never declared the node dead.
+	restarts, deaths := 0, 0
+	dead := []byte(fmt.Sprintf("member=%d addr=%s state=dead", victim.id, victim.gossip))
 	for _, n := range nodes {
 		log, _ := os.ReadFile(n.logPath)
 		restarts += bytes.Count(log, []byte("broker restarted: new incarnation"))
+		deaths += bytes.Count(log, dead)
 	}
+	t.Logf("gossip declared node %d dead %d times", victim.id, deaths)
 	if restarts == 0 {
 		t.Error("no controller logged the restart")
-	}
-	if os.Getenv("EPOCH_DEBUG") != "" {
-		for _, n := range nodes {
-			log, _ := os.ReadFile(n.logPath)
-			for _, l := range bytes.Split(log, []byte("\n")) {
-				if bytes.Contains(l, []byte("partition change")) || bytes.Contains(l, []byte("fenced")) || bytes.Contains(l, []byte("gossip member")) || bytes.Contains(l, []byte("ISR")) {
-					t.Logf("node %d: %s", n.id, l)
-				}
-			}
-		}
 	}
 }
