@@ -12,21 +12,39 @@ import (
 // AlterPartition: v0-3
 //
 // A partition leader asks the controller to change its ISR (isr.go). The
-// controller accepts only from the current leader at the current leader
-// epoch and partition epoch, and only live brokers joining the ISR
-// (INELIGIBLE_REPLICA otherwise); the change is committed through the
-// metadata quorum, so a leader cut off from the quorum cannot shrink its ISR
-// to accept acks=all writes alone. Broker epochs are not checked (Sluice
-// has none yet). Topics are named (v0-1) or by id (v2+), the ISR a list
-// (v0-2) or with broker epochs (v3).
+// controller checks, as Kafka's KRaft controller does:
+//   - the request's BrokerEpoch is the leader's registered broker epoch,
+//     else the whole request fails with STALE_BROKER_EPOCH (a restarted
+//     process, or one not registered yet);
+//   - per partition, the leader and its leader and partition epochs are
+//     current;
+//   - every new ISR member is registered and not fenced, and with v3
+//     (KIP-903) its broker epoch, when given (not -1), is its registered
+//     one; a joining member must also be alive. Otherwise the partition
+//     fails with INELIGIBLE_REPLICA.
+// The change is committed through the metadata quorum, so a leader cut off
+// from the quorum cannot shrink its ISR to accept acks=all writes alone.
+// Topics are named (v0-1) or by id (v2+), the ISR a list (v0-2) or with
+// broker epochs (v3).
 
 func init() { register(56, 0, 3, handleAlterPartition) }
+
+// isrMember is one replica of a proposed ISR with the broker epoch the
+// leader gives for it (-1: not checked).
+type isrMember struct {
+	id    int32
+	epoch int64
+}
 
 func handleAlterPartition(b *Broker, r *request) (*reply, error) {
 	req := r.kreq.(*kmsg.AlterPartitionRequest)
 	resp := req.ResponseKind().(*kmsg.AlterPartitionResponse)
 	if !b.meta.IsLeader() {
 		resp.ErrorCode = kerr.NotController.Code
+		return done(resp)
+	}
+	if b.staleBrokerEpoch(req.BrokerID, req.BrokerEpoch) {
+		resp.ErrorCode = kerr.StaleBrokerEpoch.Code
 		return done(resp)
 	}
 	for _, rt := range req.Topics {
@@ -43,11 +61,14 @@ func handleAlterPartition(b *Broker, r *request) (*reply, error) {
 		for _, rp := range rt.Partitions {
 			sp := kmsg.NewAlterPartitionResponseTopicPartition()
 			sp.Partition = rp.Partition
-			isr := rp.NewISR
+			var isr []isrMember
 			if r.version >= 3 {
-				isr = make([]int32, len(rp.NewEpochISR))
-				for i, e := range rp.NewEpochISR {
-					isr[i] = e.BrokerID
+				for _, e := range rp.NewEpochISR {
+					isr = append(isr, isrMember{e.BrokerID, e.BrokerEpoch})
+				}
+			} else {
+				for _, id := range rp.NewISR {
+					isr = append(isr, isrMember{id, -1})
 				}
 			}
 			if name == "" {
@@ -66,13 +87,18 @@ func handleAlterPartition(b *Broker, r *request) (*reply, error) {
 	return done(resp)
 }
 
-// changeISR is the controller's check and commit of a leader's ISR change.
-func (b *Broker) changeISR(leader int32, topic string, idx, leaderEpoch, partitionEpoch int32, isr []int32) int16 {
+// changeISR is the controller's check and commit of a leader's ISR change;
+// the leader's broker epoch has been checked already.
+func (b *Broker) changeISR(leader int32, topic string, idx, leaderEpoch, partitionEpoch int32, members []isrMember) int16 {
 	mt, ok := b.meta.Topic(topic)
 	if !ok || idx < 0 || int(idx) >= len(mt.Partitions) {
 		return kerr.UnknownTopicOrPartition.Code
 	}
 	mp := mt.Partitions[idx]
+	isr := make([]int32, len(members))
+	for i, m := range members {
+		isr[i] = m.id
+	}
 	switch {
 	case mp.Leader != leader:
 		return kerr.NotLeaderForPartition.Code
@@ -85,11 +111,8 @@ func (b *Broker) changeISR(leader int32, topic string, idx, leaderEpoch, partiti
 	case !slices.Contains(isr, leader):
 		return kerr.InvalidRequest.Code
 	}
-	alive := b.eligibleBrokers()
-	for _, id := range isr {
-		if !slices.Contains(mp.ISR, id) && !alive[id] {
-			return kerr.IneligibleReplica.Code
-		}
+	if b.ineligibleISR(mp, members) {
+		return kerr.IneligibleReplica.Code
 	}
 	code, msg := b.commitChange(meta.PartitionChange{
 		Topic: topic, Partition: idx, PartitionEpoch: partitionEpoch, Leader: leader, ISR: isr,
@@ -98,4 +121,27 @@ func (b *Broker) changeISR(leader int32, topic string, idx, leaderEpoch, partiti
 		b.logger.Error("alter partition", "topic", topic, "partition", idx, "err", msg)
 	}
 	return code
+}
+
+// ineligibleISR reports whether a proposed ISR names a replica that may not
+// be in sync: a fenced one (a restarted broker whose old incarnation the
+// controller is still taking out), one whose given epoch is not its
+// registered one (KIP-903: the incarnation that caught up is gone), or a
+// joining one that is not alive.
+func (b *Broker) ineligibleISR(mp meta.Partition, members []isrMember) bool {
+	alive := b.eligibleBrokers()
+	for _, m := range members {
+		if b.gossip != nil {
+			if r, ok := b.meta.Broker(m.id); !ok || r.Fenced {
+				return true
+			}
+		}
+		if b.epochMismatch(m.id, m.epoch) {
+			return true
+		}
+		if !slices.Contains(mp.ISR, m.id) && !alive[m.id] {
+			return true
+		}
+	}
+	return false
 }

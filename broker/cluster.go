@@ -45,6 +45,7 @@ func (b *Broker) startCluster() error {
 		Self: cluster.Member{
 			ID: b.cfg.NodeID, Kafka: fmt.Sprintf("%s:%d", b.advHost, b.advPort), Internal: b.cfg.InternalAddr, Raft: b.meta.RaftAddr(),
 			Roles: roles, Rack: b.cfg.Rack, Bootstrapped: b.meta.HadState(),
+			Incarnation: cluster.NewIncarnation(), // a new broker epoch for every start
 		},
 		Logger:        b.logger,
 		ProbeInterval: b.cfg.GossipProbeInterval,

@@ -22,6 +22,12 @@ type ClusterMember struct {
 	State  string   `json:"state"`
 	Roles  []string `json:"roles,omitempty"`
 	Rack   string   `json:"rack,omitempty"`
+	// BrokerEpoch is the broker epoch of the member's running process, 0
+	// while that process is not registered yet; Fenced is set while the
+	// controller takes a restarted broker's old incarnation out.
+	BrokerEpoch int64 `json:"broker_epoch,omitempty"`
+	Fenced      bool  `json:"fenced,omitempty"`
+	incarnation string
 }
 
 // ClusterStatus returns this node's view of the cluster. A standalone node
@@ -35,7 +41,12 @@ func (b *Broker) ClusterStatus() (ClusterStatus, error) {
 	} else {
 		for _, m := range b.gossip.Members() {
 			st.Members = append(st.Members, ClusterMember{ID: m.ID, Kafka: m.Kafka, Raft: m.Raft, Gossip: m.Addr,
-				State: string(m.State), Roles: m.Roles, Rack: m.Rack})
+				State: string(m.State), Roles: m.Roles, Rack: m.Rack, incarnation: m.Incarnation})
+		}
+	}
+	for i, m := range st.Members {
+		if r, ok := b.meta.Broker(m.ID); ok && m.incarnation != "" && r.Incarnation == m.incarnation {
+			st.Members[i].BrokerEpoch, st.Members[i].Fenced = r.Epoch, r.Fenced
 		}
 	}
 	servers, err := b.meta.Servers()

@@ -19,7 +19,12 @@ import (
 //     keeps its ISR, unless unclean.leader.election.enable lets any live
 //     replica lead; an ISR member coming back leads it again;
 //   - every leader.imbalance.check.interval, leadership goes back to the
-//     preferred (first) replica where it is alive and in sync.
+//     preferred (first) replica where it is alive and in sync;
+//   - a broker that re-registered with a new incarnation (restarted, maybe
+//     faster than gossip declares a death) is fenced: it counts as dead, so
+//     the steps above take its old incarnation's leaderships and ISR places
+//     away; once none is left it is unfenced and counts as alive again
+//     (meta/fencing.go).
 // Decisions are proposed with the partition epoch they were computed from,
 // so a concurrent ISR change by a leader makes one of them retry.
 
@@ -54,7 +59,7 @@ func (b *Broker) runController() {
 		}
 		// A pass copies every topic: run it only when the metadata or the
 		// live brokers changed since the last one, or to rebalance.
-		in := passInput{version: b.meta.Version(), alive: b.eligibleBrokers()}
+		in := passInput{version: b.meta.Version(), alive: b.eligibleBrokers(), fenced: b.fencedAlive()}
 		if !preferred && in.equal(last) {
 			continue
 		}
@@ -62,6 +67,7 @@ func (b *Broker) runController() {
 		if !b.electLeaders(in.alive, preferred) {
 			last = passInput{} // retried at the next tick
 		}
+		b.unfenceBrokers(in.fenced)
 	}
 }
 
@@ -69,10 +75,11 @@ func (b *Broker) runController() {
 type passInput struct {
 	version uint64
 	alive   map[int32]bool
+	fenced  map[int32]int64 // fenced brokers gossip reports alive: their epochs
 }
 
 func (a passInput) equal(o passInput) bool {
-	return a.version == o.version && maps.Equal(a.alive, o.alive)
+	return a.version == o.version && maps.Equal(a.alive, o.alive) && maps.Equal(a.fenced, o.fenced)
 }
 
 // electLeaders proposes the changes the live brokers call for and reports
@@ -157,9 +164,51 @@ func (b *Broker) topicUnclean(mt meta.Topic) bool {
 	return v.str("unclean.leader.election.enable") == "true"
 }
 
+// fencedAlive are the fenced brokers gossip reports alive and not leaving,
+// with their epochs.
+func (b *Broker) fencedAlive() map[int32]int64 {
+	if b.gossip == nil {
+		return nil
+	}
+	alive := map[int32]bool{}
+	for _, m := range b.gossip.Members() {
+		alive[m.ID] = m.Alive() && !m.Leaving
+	}
+	var out map[int32]int64
+	for _, r := range b.meta.Brokers() {
+		if r.Fenced && alive[r.ID] {
+			if out == nil {
+				out = map[int32]int64{}
+			}
+			out[r.ID] = r.Epoch
+		}
+	}
+	return out
+}
+
+// unfenceBrokers unfences each fenced live broker whose old incarnation
+// leads nothing and is in no ISR (but those of offline partitions) any
+// more; the elections of this pass are committed by now.
+func (b *Broker) unfenceBrokers(fenced map[int32]int64) {
+	for id, epoch := range fenced {
+		if !b.meta.FencedOut(id) {
+			continue
+		}
+		switch err := b.meta.UnfenceBroker(id, epoch); {
+		case err == nil:
+			b.logger.Info("broker unfenced", "node", id, "broker_epoch", epoch)
+		case notController(err), errors.Is(err, meta.ErrStaleBrokerEpoch), errors.Is(err, meta.ErrBrokerInUse):
+			// Raced with a new term, a newer restart or a change: the
+			// next pass looks again.
+		default:
+			b.logger.Warn("unfence broker", "node", id, "err", err)
+		}
+	}
+}
+
 // eligibleBrokers are the registered brokers that may lead or be in sync:
-// those gossip reports alive and not leaving (this node alone when
-// standalone).
+// those gossip reports alive and not leaving, and not fenced (this node
+// alone when standalone).
 func (b *Broker) eligibleBrokers() map[int32]bool {
 	out := map[int32]bool{}
 	if b.gossip == nil {
@@ -168,7 +217,7 @@ func (b *Broker) eligibleBrokers() map[int32]bool {
 	}
 	registered := map[int32]bool{}
 	for _, r := range b.meta.Brokers() {
-		registered[r.ID] = true
+		registered[r.ID] = !r.Fenced
 	}
 	for _, m := range b.gossip.Members() {
 		if m.ID == b.cfg.NodeID && b.draining.Load() {

@@ -69,21 +69,44 @@ func (b *Broker) proposeISR(p *partition, r *role, isr []int32) {
 }
 
 // alterPartition commits an ISR change: directly on the controller, else
-// with AlterPartition to it.
+// with AlterPartition v3 to it. Each ISR member goes with its broker epoch
+// (KIP-903), so the controller refuses to add a follower whose process
+// restarted since. Kafka takes a joining follower's epoch from its Fetch
+// requests (ReplicaState, Fetch v15+); our followers fetch with v12, so the
+// leader reads the epoch registered in its metadata when it decides. The
+// difference: a follower that caught up and then restarted before the
+// leader applied its new registration is proposed with its old epoch and
+// refused, and one whose new registration is applied is proposed with the
+// new epoch; that one is fenced at first (refused as well) and by the time
+// it is unfenced the leader has seen it fetch as the new process.
 func (b *Broker) alterPartition(p *partition, r *role, isr []int32) int16 {
+	epoch, ok := b.ownBrokerEpoch()
+	if !ok {
+		// Not registered with this incarnation yet: nothing to send that
+		// the controller would take, so wait (a later fetch or shrink pass
+		// proposes again).
+		return kerr.StaleBrokerEpoch.Code
+	}
+	members := make([]isrMember, len(isr))
+	for i, id := range isr {
+		members[i] = isrMember{id: id, epoch: b.brokerEpoch(id)}
+	}
 	if b.meta.IsLeader() || b.ctl == nil {
-		return b.changeISR(r.self, p.t.name, p.index, r.epoch, r.pepoch, isr)
+		if b.staleBrokerEpoch(r.self, epoch) {
+			return kerr.StaleBrokerEpoch.Code
+		}
+		return b.changeISR(r.self, p.t.name, p.index, r.epoch, r.pepoch, members)
 	}
 	req := kmsg.NewPtrAlterPartitionRequest()
 	req.BrokerID = r.self
-	req.BrokerEpoch = -1
+	req.BrokerEpoch = epoch
 	rt := kmsg.NewAlterPartitionRequestTopic()
 	rt.Topic, rt.TopicID = p.t.name, p.t.id
 	rp := kmsg.NewAlterPartitionRequestTopicPartition()
 	rp.Partition, rp.LeaderEpoch, rp.PartitionEpoch, rp.NewISR = p.index, r.epoch, r.pepoch, isr
-	for _, id := range isr {
+	for _, m := range members {
 		e := kmsg.NewAlterPartitionRequestTopicPartitionNewEpochISR()
-		e.BrokerID, e.BrokerEpoch = id, -1
+		e.BrokerID, e.BrokerEpoch = m.id, m.epoch
 		rp.NewEpochISR = append(rp.NewEpochISR, e)
 	}
 	rt.Partitions = append(rt.Partitions, rp)

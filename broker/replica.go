@@ -107,12 +107,13 @@ func (b *Broker) roleFor(mp meta.Partition) *role {
 }
 
 // metaCaughtUp reports (and remembers) that this node's metadata has
-// caught up with the quorum since it started (meta.Store.CaughtUp).
+// caught up with the quorum since it started (meta.Store.CaughtUp) and
+// holds this process's unfenced registration (broker_epoch.go).
 func (b *Broker) metaCaughtUp() bool {
 	if b.caughtUp.Load() {
 		return true
 	}
-	if !b.meta.CaughtUp() {
+	if !b.meta.CaughtUp() || !b.unfenced() {
 		return false
 	}
 	b.caughtUp.Store(true)

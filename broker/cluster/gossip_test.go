@@ -91,3 +91,57 @@ func TestResolveHost(t *testing.T) {
 		t.Error("resolving an unknown host gave no error")
 	}
 }
+
+// TestGossipCarriesIncarnation: a node restarted on the same address faster
+// than failure detection is seen with its new incarnation, which is what
+// gives its registration a new broker epoch.
+func TestGossipCarriesIncarnation(t *testing.T) {
+	a, err := startNode(t, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Leave(time.Second)
+	addr := freeAddr(t)
+	start := func(inc string) *Gossip {
+		self := Member{ID: 2, Kafka: "127.0.0.1:9093", Raft: "127.0.0.1:7948", Roles: []string{RoleBroker}, Incarnation: inc}
+		g, err := StartGossip(GossipConfig{BindAddr: addr, Join: []string{a.Self().Addr}, Self: self, Logger: quiet})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return g
+	}
+	waitInc := func(inc string) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for time.Now().Before(deadline) {
+			for _, m := range a.Members() {
+				if m.ID == 2 && m.Alive() && m.Incarnation == inc {
+					return
+				}
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		t.Fatalf("member 2 not alive with incarnation %q: %+v", inc, a.Members())
+	}
+	b := start("first")
+	waitInc("first")
+	// A crash: no leave message, the process just stops.
+	close(b.stop)
+	<-b.done
+	if err := b.ml.Shutdown(); err != nil {
+		t.Fatal(err)
+	}
+	b2 := start("second")
+	defer b2.Leave(time.Second)
+	waitInc("second")
+}
+
+func TestBrokerOfCarriesIncarnation(t *testing.T) {
+	b, err := brokerOf(Member{ID: 3, Kafka: "h:9092", Roles: []string{RoleBroker}, Incarnation: "xyz"})
+	if err != nil || b.Incarnation != "xyz" || b.Host != "h" || b.Port != 9092 {
+		t.Fatalf("brokerOf = %+v, %v", b, err)
+	}
+	if a, b := NewIncarnation(), NewIncarnation(); len(a) != 22 || a == b {
+		t.Errorf("incarnations %q %q: want 22 characters, different", a, b)
+	}
+}

@@ -6,6 +6,8 @@
 package cluster
 
 import (
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -45,6 +47,9 @@ type Member struct {
 	// event does not tell a leave from a failure, so a member whose last
 	// metadata says Leaving is taken to have left, any other one to be dead.
 	Leaving bool `json:"leaving,omitempty"`
+	// Incarnation is random and new at every start of the process: a
+	// registration with a new one gets a new broker epoch (meta.Broker).
+	Incarnation string `json:"inc,omitempty"`
 
 	Addr  string `json:"-"` // gossip host:port
 	State State  `json:"-"`
@@ -94,4 +99,12 @@ func ParseRoles(s string) []string {
 		}
 	}
 	return out
+}
+
+// NewIncarnation returns a random incarnation id: 22 characters of
+// base64url, like Kafka's incarnation UUIDs.
+func NewIncarnation() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // never fails since Go 1.24
+	return base64.RawURLEncoding.EncodeToString(b[:])
 }

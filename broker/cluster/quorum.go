@@ -23,6 +23,7 @@ type Store interface {
 	RemoveServer(id int32) error
 	EnsureClusterID() error
 	RegisterBroker(meta.Broker) error
+	Broker(id int32) (meta.Broker, bool)
 }
 
 // Membership is what the quorum needs of gossip (*Gossip).
@@ -160,7 +161,12 @@ func (q *Quorum) step() error {
 		}
 		b, err := brokerOf(m)
 		if err == nil {
+			old, had := q.cfg.Store.Broker(b.ID)
 			err = q.cfg.Store.RegisterBroker(b)
+			if err == nil && had && old.Incarnation != b.Incarnation {
+				q.log.Info("broker restarted: new incarnation, fenced until its old one holds nothing",
+					"node", b.ID, "old_broker_epoch", old.Epoch)
+			}
 		}
 		errs = append(errs, err)
 	}
@@ -177,5 +183,6 @@ func brokerOf(m Member) (meta.Broker, error) {
 	if err != nil {
 		return meta.Broker{}, fmt.Errorf("member %d kafka port: %w", m.ID, err)
 	}
-	return meta.Broker{ID: m.ID, Host: host, Port: int32(port), Rack: m.Rack, Roles: m.Roles, Internal: m.Internal}, nil
+	return meta.Broker{ID: m.ID, Host: host, Port: int32(port), Rack: m.Rack, Roles: m.Roles, Internal: m.Internal,
+		Incarnation: m.Incarnation}, nil
 }

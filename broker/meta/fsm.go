@@ -131,6 +131,12 @@ func apply(cur *state, data []byte, index uint64) (*state, any) {
 			return nil, err
 		}
 		return applyRegisterBroker(cur, &c, index)
+	case cmdUnfenceBroker:
+		var c unfenceBrokerCmd
+		if err := decodeBody(&env, &c); err != nil {
+			return nil, err
+		}
+		return applyUnfenceBroker(cur, &c, index)
 	case cmdChangePartitions:
 		var c changePartitionsCmd
 		if err := decodeBody(&env, &c); err != nil {

@@ -25,7 +25,10 @@ type snapshotDoc struct {
 	// before it read as 0, which is right, since no id was handed out then.
 	NextProducerID int64 `json:"next_producer_id,omitempty"`
 	// Brokers are the registrations; absent in snapshots written before
-	// clustering, which read as none.
+	// clustering, which read as none. Their incarnation, epoch and fenced
+	// flag were added without a format bump: older snapshots read as epoch
+	// 0 (unknown, matching no request) and unfenced, and the broker's next
+	// registration, with an incarnation, gets a real epoch.
 	Brokers []Broker `json:"brokers,omitempty"`
 }
 
@@ -119,6 +122,9 @@ func (d *snapshotDoc) state() (*state, error) {
 	s := emptyState()
 	s.clusterID = d.ClusterID
 	for _, br := range d.Brokers {
+		if br.Epoch < 0 {
+			return nil, fmt.Errorf("broker %d: negative epoch %d", br.ID, br.Epoch)
+		}
 		s.brokers[br.ID] = br
 	}
 	s.index = d.Index
