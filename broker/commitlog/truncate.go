@@ -30,7 +30,9 @@ const truncatedExt = ".truncated"
 
 // TruncateTo removes every record at or past offset. An offset inside a
 // batch removes that whole batch: the log end becomes the batch's base.
-// An offset at or past the log end changes nothing; one below the log
+// An offset at or past the log end removes no record, only the leader
+// epochs starting at the log end (assigned with no record after them); one
+// below the log
 // start fails with ErrOffsetOutOfRange. The producer state, the open and
 // aborted transactions (and their .txnindex files) and the leader-epoch
 // cache are rolled back to the new end, and the durable offset lowered to
@@ -50,6 +52,16 @@ func (l *Log) TruncateTo(offset int64) error {
 		return ErrFailed
 	}
 	if offset >= l.next {
+		// No record goes, but an epoch this node assigned as a leader
+		// that appended nothing before it was deposed may sit at the
+		// log end. Kept, it stays the epoch the follower fetches with,
+		// which the new leader never had: it answers a diverging epoch
+		// ending here again and again (Kafka drops it the same way).
+		if l.epochs.truncateFromEnd(l.next) {
+			if err := l.saveEpochs(); err != nil {
+				l.logger.Error("leader epoch checkpoint after truncation", "end", l.next, "err", err)
+			}
+		}
 		return nil
 	}
 	if offset < l.start {

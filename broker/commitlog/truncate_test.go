@@ -276,6 +276,36 @@ func TestTruncateToTrimsEpochs(t *testing.T) {
 	checkEpochQueries(t, l, []epochQuery{{1, 1, 4}, {2, -1, -1}})
 }
 
+// TestTruncateToEndDropsEmptyEpoch: a leader that assigned an epoch and
+// appended nothing, then was deposed, truncates to its own log end when
+// the new leader tells it where they diverge. No record goes, but that
+// epoch must: else it stays the epoch the follower fetches with, one the
+// new leader never had, and the follower never gets past it.
+func TestTruncateToEndDropsEmptyEpoch(t *testing.T) {
+	dir := t.TempDir()
+	l := openLog(t, dir, smallConfig(), 0, 0)
+	appendEpochs(t, l, 1, 1, 2, 2) // 1@0, 2@4, end 8
+	if err := l.AssignEpoch(5); err != nil {
+		t.Fatal(err)
+	}
+	if l.LatestEpoch() != 5 {
+		t.Fatalf("latest epoch %d after AssignEpoch(5)", l.LatestEpoch())
+	}
+	if err := l.TruncateTo(l.EndOffset()); err != nil {
+		t.Fatal(err)
+	}
+	if l.EndOffset() != 8 || l.LatestEpoch() != 2 {
+		t.Fatalf("end %d latest epoch %d, want 8 and 2", l.EndOffset(), l.LatestEpoch())
+	}
+	if got, want := epochFile(t, dir), "0\n2\n1 0\n2 4\n"; got != want {
+		t.Fatalf("checkpoint %q, want %q", got, want)
+	}
+	if err := l.TruncateTo(100); err != nil { // past the end: nothing to do
+		t.Fatal(err)
+	}
+	checkEpochQueries(t, l, []epochQuery{{1, 1, 4}, {2, 2, 8}, {5, -1, -1}})
+}
+
 func TestTruncateFullyAndStartAt(t *testing.T) {
 	for _, start := range []int64{0, 1000} {
 		t.Run(fmt.Sprint(start), func(t *testing.T) {
