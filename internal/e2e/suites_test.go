@@ -28,6 +28,11 @@ import (
 // bug from turning into unrelated failures. A cluster starts in under a
 // second.
 
+// suiteFlags are coordinatorFlags with testbroker's KIP-848 timers: members
+// hear of new assignments at their next heartbeat, every 200 ms.
+var suiteFlags = append(append([]string{}, coordinatorFlags...),
+	"--set", "group.consumer.heartbeat.interval.ms=200", "--set", "group.consumer.session.timeout.ms=6000")
+
 type suiteCluster struct {
 	nodes []*clusterNode
 	byID  map[int32]*clusterNode
@@ -35,7 +40,7 @@ type suiteCluster struct {
 }
 
 func startSuiteCluster(t *testing.T) *suiteCluster {
-	c := &suiteCluster{nodes: startCluster(t, 3, coordinatorFlags...), byID: map[int32]*clusterNode{}}
+	c := &suiteCluster{nodes: startCluster(t, 3, suiteFlags...), byID: map[int32]*clusterNode{}}
 	for _, n := range c.nodes {
 		c.byID[n.id] = n
 		c.seeds = append(c.seeds, n.kafka)
@@ -61,9 +66,18 @@ func (c *suiteCluster) env() suites.Env {
 
 // killCoordinator SIGKILLs the node coordinating key, waits until another
 // node is named its coordinator, starts the killed node again and waits
-// until every partition (the internal topics' too) has all three replicas
-// in sync again.
+// until every partition (the internal topics' too) has its three replicas
+// in sync. Clients running meanwhile (group members, transform workers)
+// live through the failover; the scenario's next request finds the
+// coordinator moved and its old connection dead.
 func (c *suiteCluster) killCoordinator(t *testing.T, typ int8, key string) {
+	t.Helper()
+	c.kill(t, typ, key, 3)
+}
+
+// kill is killCoordinator, waiting for isr in-sync replicas of every
+// partition.
+func (c *suiteCluster) kill(t *testing.T, typ int8, key string, isr int) {
 	t.Helper()
 	coord := c.byID[coordinatorNode(t, c.nodes[0], typ, key)]
 	survivor := c.nodes[0]
@@ -79,29 +93,28 @@ func (c *suiteCluster) killCoordinator(t *testing.T, typ int8, key string) {
 	})
 	failover := time.Since(begin)
 	coord.start()
-	waitAllInSync(t, survivor)
+	waitFor(t, fmt.Sprintf("every partition with %d in-sync replicas", isr), func(ctx context.Context) (bool, string) {
+		return allInSync(ctx, survivor, isr)
+	})
 	t.Logf("killed node %d, coordinator of %q; node %d took over after %s; node %d back in sync after %s",
 		coord.id, key, moved, failover.Round(time.Millisecond), coord.id, time.Since(begin).Round(time.Millisecond))
 }
 
-// waitAllInSync waits until node n's Metadata shows every partition of
-// every topic led and with all three replicas in sync.
-func waitAllInSync(t *testing.T, n *clusterNode) {
-	t.Helper()
-	waitFor(t, "every partition with 3 in-sync replicas", func(ctx context.Context) (bool, string) {
-		m, err := n.metadata(ctx)
-		if err != nil {
-			return false, err.Error()
-		}
-		for _, tp := range m.Topics {
-			for _, p := range tp.Partitions {
-				if p.Leader < 0 || len(p.ISR) != 3 {
-					return false, fmt.Sprintf("%s/%d leader %d isr %v", *tp.Topic, p.Partition, p.Leader, p.ISR)
-				}
+// allInSync reports whether node n's Metadata shows every partition of
+// every topic led and with at least isr replicas in sync.
+func allInSync(ctx context.Context, n *clusterNode, isr int) (bool, string) {
+	m, err := n.metadata(ctx)
+	if err != nil {
+		return false, err.Error()
+	}
+	for _, tp := range m.Topics {
+		for _, p := range tp.Partitions {
+			if p.Leader < 0 || len(p.ISR) < isr {
+				return false, fmt.Sprintf("%s/%d leader %d isr %v", *tp.Topic, p.Partition, p.Leader, p.ISR)
 			}
 		}
-		return true, ""
-	})
+	}
+	return true, ""
 }
 
 // TestEarlierSuitesOnCluster runs the group and transaction scenarios,
@@ -141,7 +154,12 @@ func TestExactlyOnceTransformOnCluster(t *testing.T) {
 		c.killCoordinator(t, suites.GroupCoordinator, r.group)
 	}}
 	r.crash2 = eosEvent{"SIGKILL and restart the transaction coordinator of " + r.workerID(0), func() {
-		c.killCoordinator(t, suites.TxnCoordinator, r.workerID(0))
+		// The first kill moved leaderships of partitions nobody writes
+		// to any more (the input's) to epochs with no records; after a
+		// second leader change a replica of those can stay out of the
+		// ISR for good (the bug TestFollowerRejoinsAfterEmptyEpoch
+		// shows), so two in sync will do here.
+		c.kill(t, suites.TxnCoordinator, r.workerID(0), 2)
 	}}
 	eosTransform(t, r)
 }

@@ -93,14 +93,16 @@ func openTxnStarts(t *testing.T, adm *kadm.Client, topic string) map[int32]int64
 // TxnCommitAndAbort: records of aborted transactions are invisible to
 // read_committed consumers and visible to read_uncommitted ones; an open
 // transaction holds read_committed consumers back. Disrupt hits the
-// transaction coordinator between the second and third transaction.
+// transaction coordinator while the third transaction is open, its
+// records written and its commit not yet sent: the coordinator after it
+// must still know the transaction's partitions to commit it.
 func TxnCommitAndAbort(t *testing.T, env Env) {
 	adm, _ := env.admin(t)
 	const topic = "txn-basic"
 	createTopic(t, adm, topic, 3, nil)
 	cl := env.client(t, kgo.TransactionalID("tx-basic"), kgo.DefaultProduceTopic(topic))
 	ctx := Ctx(t, 60*time.Second)
-	txn := func(prefix string, n int, commit bool) {
+	txn := func(prefix string, n int, commit bool, beforeEnd func()) {
 		t.Helper()
 		if err := cl.BeginTransaction(); err != nil {
 			t.Fatal(err)
@@ -115,15 +117,16 @@ func TxnCommitAndAbort(t *testing.T, env Env) {
 		if err := cl.Flush(ctx); err != nil {
 			t.Fatal(err)
 		}
+		beforeEnd()
 		if err := cl.EndTransaction(ctx, kgo.TransactionEndTry(commit)); err != nil {
 			t.Fatalf("end transaction (commit %v): %v", commit, err)
 		}
 	}
-	txn("c1", 50, true)
-	txn("a1", 50, false)
-	env.disrupt(t, TxnCoordinator, "tx-basic")
-	txn("c2", 50, true)
-	txn("a2", 50, false)
+	nothing := func() {}
+	txn("c1", 50, true, nothing)
+	txn("a1", 50, false, nothing)
+	txn("c2", 50, true, func() { env.disrupt(t, TxnCoordinator, "tx-basic") })
+	txn("a2", 50, false, nothing)
 
 	committed := env.consumeAll(t, topic, true, 100, 10*time.Second)
 	if len(committed) != 100 {
