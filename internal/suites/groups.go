@@ -344,7 +344,7 @@ func GroupRestart(t *testing.T, env Env) {
 		}
 	})
 	lg, err := adm2.ListGroups(Ctx(t, 10*time.Second))
-	if err != nil || lg[group].State != "Empty" || (!env.Shared && len(lg) != 1) {
+	if err != nil || len(lg) != 1 || lg[group].State != "Empty" {
 		t.Errorf("groups after restart: %+v %v, want %s Empty", lg, err, group)
 	}
 	env.resume(t, group, topic, n, n+120)

@@ -35,10 +35,6 @@ type Env struct {
 	// scenario depends on. It returns once the brokers serve again.
 	// Nil does nothing.
 	Disrupt func(t *testing.T, typ int8, key string)
-	// Shared says other scenarios' topics, groups and transactional ids
-	// live on the same brokers: assertions about "every group" or "every
-	// transaction" look at the scenario's own only.
-	Shared bool
 	// Opts are added to every client a scenario makes (a cluster shortens
 	// the metadata age so that clients follow leader changes quickly).
 	Opts []kgo.Opt
