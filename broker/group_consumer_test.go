@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/sluice-io/sluice/internal/suites"
 	"github.com/sluice-io/sluice/internal/testbroker"
 )
 
@@ -155,84 +156,13 @@ func committedAtEnd(ctx context.Context, adm *kadm.Client, group, topic string) 
 	return ok
 }
 
-// groupResume starts one new member of group after more records were
-// produced and checks it reads exactly those.
-func groupResume(t *testing.T, addr, group, topic string, from, to int, opts ...kgo.Opt) {
-	t.Helper()
-	groupProduce(t, addr, topic, from, to)
-	seen := &groupSeen{seen: map[int]int{}}
-	m := startGroupMember(t, addr, group, topic, seen, opts...)
-	groupWait(t, 30*time.Second, "the resumed member to read the new records", func() bool { return seen.count() >= to-from })
-	m.stop()
-	seen.mu.Lock()
-	defer seen.mu.Unlock()
-	for i := range seen.seen {
-		if i < from {
-			t.Errorf("resumed member read record %d, committed before it started", i)
-			break
-		}
-	}
-}
-
-// TestGroupBalancers runs the classic balancers and KIP-848 (franz-go's
-// next-generation consumer, kgo.ServerSideBalancer: the broker assigns
-// with its uniform assignor, which franz-go asks for with the sticky
-// balancer, or its range assignor).
+// TestGroupBalancers runs suites.GroupBalancer with every balancer: the
+// classic ones and KIP-848.
 func TestGroupBalancers(t *testing.T) {
-	b := testbroker.Start(t)
-	adm, cl := compatAdmin(t, b.Addr())
-	const n = 3000
-	for _, bal := range []struct {
-		name     string
-		b        kgo.GroupBalancer
-		assignor string // KIP-848: the server-side assignor
-	}{
-		{"range", kgo.RangeBalancer(), ""},
-		{"roundrobin", kgo.RoundRobinBalancer(), ""},
-		{"sticky", kgo.StickyBalancer(), ""},
-		{"cooperative-sticky", kgo.CooperativeStickyBalancer(), ""},
-		{"kip848-uniform", kgo.StickyBalancer(), "uniform"},
-		{"kip848-range", kgo.RangeBalancer(), "range"},
-	} {
-		t.Run(bal.name, func(t *testing.T) {
-			topic, group := "grp-"+bal.name, "g-"+bal.name
-			opts := []kgo.Opt{kgo.Balancers(bal.b)}
-			if bal.assignor != "" {
-				opts = append(opts, kgo.ServerSideBalancer())
-			}
-			compatCreateTopic(t, adm, topic, groupTestPartitions, nil)
-			groupProduce(t, b.Addr(), topic, 0, n)
-			seen := &groupSeen{seen: map[int]int{}}
-			var members []*groupMember
-			for i := 0; i < 3; i++ {
-				members = append(members, startGroupMember(t, b.Addr(), group, topic, seen, opts...))
-			}
-			groupWait(t, 30*time.Second, "every record consumed", func() bool { return seen.count() == n })
-			groupWait(t, 20*time.Second, "a stable group of 3 with every partition assigned", func() bool {
-				return groupStable(t, adm, group, 3, topic) && (bal.assignor == "" || kip848Settled(t, cl, group, bal.assignor, 3))
-			})
-			if typ := listedGroupType(t, cl, group); (bal.assignor != "") != (typ == "consumer") {
-				t.Fatalf("ListGroups v5 says %s is a %q group (KIP-848 asked: %v)", group, typ, bal.assignor != "")
-			}
-			groupCommitAll(t, adm, group, topic, members)
-			for _, m := range members {
-				m.stop()
-			}
-			groupResume(t, b.Addr(), group, topic, n, n+300, opts...)
-		})
+	env := oneBroker(testbroker.Start(t))
+	for _, bal := range suites.Balancers() {
+		t.Run(bal.Name, func(t *testing.T) { suites.GroupBalancer(t, env, bal) })
 	}
-}
-
-// groupStable reports whether the group is Stable with want members whose
-// assignments cover every partition of topic exactly once.
-func groupStable(t *testing.T, adm *kadm.Client, group string, want int, topic string) bool {
-	t.Helper()
-	dg, err := adm.DescribeGroups(compatCtx(t, 10*time.Second), group)
-	if err != nil {
-		return false
-	}
-	g := dg[group]
-	return g.Err == nil && g.State == "Stable" && len(g.Members) == want && assignedOnce(g.Members, topic)
 }
 
 // assignedOnce reports whether the members' assignments (in the consumer
@@ -260,46 +190,8 @@ func assignedOnce(members []kadm.DescribedGroupMember, topic string) bool {
 	return true
 }
 
-// TestGroupBrokerRestart commits offsets, restarts the broker on the same
-// data directory and checks the group and its offsets came back from
-// __consumer_offsets, and that a consumer resumes from them.
+// TestGroupBrokerRestart: suites.GroupRestart, whose Disrupt restarts the
+// broker on the same data directory.
 func TestGroupBrokerRestart(t *testing.T) {
-	cfg := testbroker.Config(t.TempDir())
-	b := testbroker.StartConfig(t, cfg)
-	adm, _ := compatAdmin(t, b.Addr())
-	const topic, group, n = "grp-restart", "g-restart", 1200
-	compatCreateTopic(t, adm, topic, groupTestPartitions, nil)
-	groupProduce(t, b.Addr(), topic, 0, n)
-	seen := &groupSeen{seen: map[int]int{}}
-	members := []*groupMember{
-		startGroupMember(t, b.Addr(), group, topic, seen),
-		startGroupMember(t, b.Addr(), group, topic, seen),
-	}
-	groupWait(t, 30*time.Second, "every record consumed", func() bool { return seen.count() == n })
-	groupCommitAll(t, adm, group, topic, members)
-	before, err := adm.FetchOffsets(compatCtx(t, 10*time.Second), group)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range members {
-		m.stop()
-	}
-
-	b = testbroker.Restart(t, b, cfg)
-	adm2, _ := compatAdmin(t, b.Addr())
-	after, err := adm2.FetchOffsets(compatCtx(t, 10*time.Second), group)
-	if err != nil {
-		t.Fatal(err)
-	}
-	before.Each(func(o kadm.OffsetResponse) {
-		a, ok := after.Lookup(o.Topic, o.Partition)
-		if !ok || a.At != o.At {
-			t.Errorf("%s/%d: committed %d before the restart, %d (found %v) after", o.Topic, o.Partition, o.At, a.At, ok)
-		}
-	})
-	lg, err := adm2.ListGroups(compatCtx(t, 10*time.Second))
-	if err != nil || len(lg) != 1 || lg[group].State != "Empty" {
-		t.Errorf("groups after restart: %+v %v, want %s Empty", lg, err, group)
-	}
-	groupResume(t, b.Addr(), group, topic, n, n+120)
+	suites.GroupRestart(t, restartedBroker(t, testbroker.Config(t.TempDir())))
 }

@@ -37,21 +37,54 @@ func TestExactlyOnceTransformThroughCrashes(t *testing.T) {
 		"--set", "group.initial.rebalance.delay.ms=0",
 		"--set", "transaction.abort.timed.out.transaction.cleanup.interval.ms=500")
 	n.start()
+	restart := eosEvent{"SIGKILL and restart the broker", func() { n.kill(); n.start() }}
+	eosTransform(t, eosRun{seeds: []string{n.kafka}, in: "eos-in", out: "eos-out", group: "eos-transform",
+		total: 100_000, rf: 1, crash1: restart, crash2: restart})
+}
+
+// eosEvent is a crash eosTransform causes at a point of its progress.
+type eosEvent struct {
+	name string
+	do   func()
+}
+
+// eosRun describes one exactly-once transform run: the brokers, the
+// topics and group, how many input records, the replication factor of
+// the topics, and the two crashes (at 15% and 65% of the input committed;
+// the worker vanishes at 40%).
+type eosRun struct {
+	seeds          []string
+	in, out, group string
+	total          int
+	rf             int16
+	crash1, crash2 eosEvent
+}
+
+// workerID is the transactional id of worker i.
+func (r eosRun) workerID(i int) string { return fmt.Sprintf("%s-%d", r.group, i) }
+
+// eosTransform runs three transform workers over 6 partitions through
+// the run's crashes and a worker vanishing mid-transaction, then checks
+// the output holds each input record exactly once, in order.
+func eosTransform(t *testing.T, r eosRun) {
 	const (
-		in, out, group = "eos-in", "eos-out", "eos-transform"
-		partitions     = 6
-		total          = 100_000
-		workers        = 3
+		partitions = 6
+		workers    = 3
 	)
+	in, out, group, total := r.in, r.out, r.group, int64(r.total)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	adm := admin(t, n.kafka)
+	adm := kadm.NewClient(mustClient(t, r.seeds...))
 	for _, topic := range []string{in, out} {
-		if _, err := adm.CreateTopic(ctx, partitions, 1, nil, topic); err != nil {
+		resp, err := adm.CreateTopic(ctx, partitions, r.rf, nil, topic)
+		if err == nil {
+			err = resp.Err
+		}
+		if err != nil {
 			t.Fatal(err)
 		}
 	}
-	want := eosProduceInput(t, ctx, n.kafka, in, partitions, total)
+	want := eosProduceInput(t, ctx, r.seeds, in, partitions, r.total)
 
 	var stats eosStats
 	var wg sync.WaitGroup
@@ -62,7 +95,7 @@ func TestExactlyOnceTransformThroughCrashes(t *testing.T) {
 	kill, vanished := make(chan struct{}), make(chan *transformer, 1)
 	var claimed atomic.Bool
 	start := func(id string) {
-		w := &transformer{t: t, addr: n.kafka, txnID: id, group: group, in: in, out: out,
+		w := &transformer{t: t, seeds: r.seeds, txnID: id, group: group, in: in, out: out,
 			dial: &testnet.CutDialer{}, kill: kill, claimed: &claimed, vanished: vanished, stats: &stats, closers: &wg}
 		wg.Add(1)
 		go func() {
@@ -71,7 +104,7 @@ func TestExactlyOnceTransformThroughCrashes(t *testing.T) {
 		}()
 	}
 	for i := range workers {
-		start(fmt.Sprintf("eos-transform-%d", i))
+		start(r.workerID(i))
 	}
 
 	// Chaos by progress: the group's committed offsets say how far the
@@ -97,7 +130,7 @@ func TestExactlyOnceTransformThroughCrashes(t *testing.T) {
 		do   func()
 	}
 	events := []event{
-		{total * 15 / 100, "SIGKILL and restart the broker", func() { n.kill(); n.start() }},
+		{total * 15 / 100, r.crash1.name, r.crash1.do},
 		{total * 40 / 100, "a worker vanishes mid-transaction", func() {
 			close(kill)
 			select {
@@ -108,7 +141,7 @@ func TestExactlyOnceTransformThroughCrashes(t *testing.T) {
 				t.Fatal("no worker reached a transaction to vanish in")
 			}
 		}},
-		{total * 65 / 100, "SIGKILL and restart the broker", func() { n.kill(); n.start() }},
+		{total * 65 / 100, r.crash2.name, r.crash2.do},
 	}
 	lastChange, last := time.Now(), int64(0)
 	for done := int64(0); done < total; done = progress() {
@@ -135,8 +168,8 @@ func TestExactlyOnceTransformThroughCrashes(t *testing.T) {
 	wg.Wait()
 	t.Logf("transforms done: %s", stats.String())
 
-	eosVerifyOutput(t, ctx, n.kafka, out, want)
-	if all := eosCountAll(t, ctx, n.kafka, out); all <= total {
+	eosVerifyOutput(t, ctx, r.seeds, out, want)
+	if all := eosCountAll(t, ctx, r.seeds, out); all <= total {
 		t.Logf("read_uncommitted sees %d records: no aborted transaction had records", all)
 	} else {
 		t.Logf("read_uncommitted sees %d records, %d of aborted transactions", all, all-total)
@@ -145,9 +178,9 @@ func TestExactlyOnceTransformThroughCrashes(t *testing.T) {
 
 // eosProduceInput writes "in-<p>-<i>" at offset i of partition p and
 // returns the partitions' record counts.
-func eosProduceInput(t *testing.T, ctx context.Context, addr, topic string, partitions, total int) []int64 {
+func eosProduceInput(t *testing.T, ctx context.Context, seeds []string, topic string, partitions, total int) []int64 {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.RecordPartitioner(kgo.ManualPartitioner()),
+	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.RecordPartitioner(kgo.ManualPartitioner()),
 		kgo.ProducerLinger(5*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
@@ -177,9 +210,9 @@ func eosProduceInput(t *testing.T, ctx context.Context, addr, topic string, part
 // eosVerifyOutput reads the output with read_committed and checks that
 // partition p holds exactly input offsets 0..want[p]-1 of partition p, in
 // order, each once.
-func eosVerifyOutput(t *testing.T, ctx context.Context, addr, topic string, want []int64) {
+func eosVerifyOutput(t *testing.T, ctx context.Context, seeds []string, topic string, want []int64) {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics(topic),
+	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.ConsumeTopics(topic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.FetchMaxWait(200*time.Millisecond))
 	if err != nil {
@@ -236,15 +269,15 @@ func eosVerifyOutput(t *testing.T, ctx context.Context, addr, topic string, want
 
 // eosCountAll counts the output's records with read_uncommitted, aborted
 // ones included.
-func eosCountAll(t *testing.T, ctx context.Context, addr, topic string) int64 {
+func eosCountAll(t *testing.T, ctx context.Context, seeds []string, topic string) int64 {
 	t.Helper()
-	offs, err := admin(t, addr).ListEndOffsets(ctx, topic)
+	offs, err := kadm.NewClient(mustClient(t, seeds...)).ListEndOffsets(ctx, topic)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ends := map[int32]int64{}
 	offs.Each(func(o kadm.ListedOffset) { ends[o.Partition] = o.Offset })
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics(topic),
+	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.ConsumeTopics(topic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(200*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
@@ -285,7 +318,8 @@ func (s *eosStats) String() string {
 // transaction ends in an error, as an application restarting would.
 type transformer struct {
 	t                   *testing.T
-	addr, txnID, group  string
+	seeds               []string
+	txnID, group        string
 	in, out             string
 	dial                *testnet.CutDialer
 	kill                chan struct{} // closed: the first worker to claim it vanishes inside its transaction
@@ -298,7 +332,7 @@ type transformer struct {
 
 func (w *transformer) opts() []kgo.Opt {
 	opts := []kgo.Opt{
-		kgo.SeedBrokers(w.addr), kgo.Dialer(w.dial.Dial),
+		kgo.SeedBrokers(w.seeds...), kgo.Dialer(w.dial.Dial),
 		kgo.TransactionalID(w.txnID), kgo.TransactionTimeout(10 * time.Second),
 		kgo.ConsumerGroup(w.group), kgo.ConsumeTopics(w.in),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchIsolationLevel(kgo.ReadCommitted()),

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -52,16 +53,30 @@ type node struct {
 // freePort returns a loopback address nothing listens on, with a port
 // below Linux's ephemeral range (32768-60999): a port from that range
 // (what ":0" hands out) can be taken by an outgoing connection between
-// this check and the node binding it, which then fails to start.
+// this check and the node binding it, which then fails to start. It never
+// hands out a port twice: a cluster's ports are all picked before its
+// first node binds any, so a repeat would pass the check and then clash.
+var (
+	portsMu   sync.Mutex
+	portsUsed = map[int]bool{}
+)
+
 func freePort(t *testing.T) string {
 	t.Helper()
+	portsMu.Lock()
+	defer portsMu.Unlock()
 	for range 1000 {
-		addr := fmt.Sprintf("127.0.0.1:%d", 20000+rand.IntN(12000))
+		port := 20000 + rand.IntN(12000)
+		if portsUsed[port] {
+			continue
+		}
+		addr := fmt.Sprintf("127.0.0.1:%d", port)
 		l, err := net.Listen("tcp", addr)
 		if err != nil {
 			continue
 		}
 		l.Close()
+		portsUsed[port] = true
 		return addr
 	}
 	t.Fatal("no free port in 20000-31999")
