@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"os"
 	"syscall"
 	"testing"
 	"time"
@@ -17,20 +16,14 @@ import (
 // the same), must rejoin the ISR as a follower of the leader elected after
 // it.
 //
-// It does not today. Its leader-epoch history ends with its own empty
-// epoch E at the log end N; it fetches with last fetched epoch E; the new
-// leader's history lacks E, so it answers with the diverging epoch below E
-// ending at N; the follower truncates to N, which commitlog.Log.TruncateTo
-// treats as a no-op (N is its log end) and so keeps the entry (E, N); the
-// next fetch asks with E again, forever ("truncating diverged replica ...
-// to=N end=N" every 500 ms). Kafka's UnifiedLog.truncateTo truncates the
-// epoch cache from the log end even when the offset is at or past it, for
-// exactly this case. (A restart hides it: loadEpochs drops entries at the
-// log end.)
+// Its leader-epoch history ends with its own empty epoch E at the log end
+// N; it fetches with last fetched epoch E; the new leader's history lacks
+// E, so it answers with the diverging epoch below E ending at N; the
+// follower truncates to N, its log end, which must drop the entry (E, N)
+// as Kafka's UnifiedLog.truncateTo does: kept, the next fetch asked with E
+// again, forever ("truncating diverged replica ... to=N end=N" every
+// 500 ms). A restart hides it: loadEpochs drops entries at the log end.
 func TestFollowerRejoinsAfterEmptyEpoch(t *testing.T) {
-	if os.Getenv("SLUICE_KNOWN_BUGS") == "" {
-		t.Skip("known bug: commitlog.Log.TruncateTo(offset >= end) keeps epoch entries starting at the log end, so a deposed leader whose history ends with an empty epoch never rejoins the ISR (set SLUICE_KNOWN_BUGS=1 to run)")
-	}
 	const topic = "empty-epoch"
 	nodes := startCluster(t, 3, replicatedFlags...)
 	byID := map[int32]*clusterNode{}

@@ -154,12 +154,7 @@ func TestExactlyOnceTransformOnCluster(t *testing.T) {
 		c.killCoordinator(t, suites.GroupCoordinator, r.group)
 	}}
 	r.crash2 = eosEvent{"SIGKILL and restart the transaction coordinator of " + r.workerID(0), func() {
-		// The first kill moved leaderships of partitions nobody writes
-		// to any more (the input's) to epochs with no records; after a
-		// second leader change a replica of those can stay out of the
-		// ISR for good (the bug TestFollowerRejoinsAfterEmptyEpoch
-		// shows), so two in sync will do here.
-		c.kill(t, suites.TxnCoordinator, r.workerID(0), 2)
+		c.kill(t, suites.TxnCoordinator, r.workerID(0), 3)
 	}}
 	eosTransform(t, r)
 }
