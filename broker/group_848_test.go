@@ -50,12 +50,12 @@ func TestGroupKIP848Regex(t *testing.T) {
 		}()
 		t.Cleanup(func() { cancel(); <-done; cl.Close() })
 	}
-	groupWait(t, 30*time.Second, "both matching topics consumed", func() bool {
+	suites.Wait(t, 30*time.Second, "both matching topics consumed", func() bool {
 		return seen.get("rx-one") >= 100 && seen.get("rx-two") >= 100
 	})
 	compatCreateTopic(t, adm, "rx-three", 3, nil)
 	groupProduce(t, b.Addr(), "rx-three", 0, 100)
-	groupWait(t, 30*time.Second, "the topic created later consumed", func() bool { return seen.get("rx-three") >= 100 })
+	suites.Wait(t, 30*time.Second, "the topic created later consumed", func() bool { return seen.get("rx-three") >= 100 })
 	if n := seen.get("other"); n != 0 {
 		t.Fatalf("consumed %d records of a topic the regex does not match", n)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluice-io/sluice/broker"
+	"github.com/sluice-io/sluice/internal/suites"
 	"github.com/sluice-io/sluice/internal/testbroker"
 	"github.com/sluice-io/sluice/internal/testnet"
 )
@@ -480,7 +481,7 @@ func runGroupChurn(t *testing.T, run churnRun) {
 		// were written. On a loaded machine the first rebalance can outlast
 		// the ops before the first restart; a group that never completed
 		// one is rightly gone after a restart, as in Kafka.
-		groupWait(t, 20*time.Second, "a commit acknowledged before the restart", func() bool {
+		suites.Wait(t, 20*time.Second, "a commit acknowledged before the restart", func() bool {
 			return len(s.ackedOffsets()) > 0
 		})
 		s.ownMu.Lock()
@@ -500,7 +501,7 @@ func runGroupChurn(t *testing.T, run churnRun) {
 		// are still in it (a group made anew by rejoining clients could not
 		// hold their ids; the loaded members stay a session timeout at least).
 		var dg kadm.DescribedGroup
-		groupWait(t, 15*time.Second, "the group described after the restart", func() bool {
+		suites.Wait(t, 15*time.Second, "the group described after the restart", func() bool {
 			d, err := adm.DescribeGroups(ctx, group)
 			if err != nil {
 				return false
@@ -522,7 +523,7 @@ func runGroupChurn(t *testing.T, run churnRun) {
 		// (by the old broker or already by the new one) is visible.
 		acked := s.ackedOffsets()
 		var committed kadm.OffsetResponses
-		groupWait(t, 15*time.Second, "an offset fetch after the restart", func() bool {
+		suites.Wait(t, 15*time.Second, "an offset fetch after the restart", func() bool {
 			var err error
 			committed, err = adm.FetchOffsets(ctx, group)
 			return err == nil
@@ -535,7 +536,7 @@ func runGroupChurn(t *testing.T, run churnRun) {
 
 		// It settles again: the members the new broker loaded but that are
 		// gone (crashed, left) expire, the live ones rejoin.
-		groupWait(t, 20*time.Second, fmt.Sprintf("restart %d: a Stable group of %d live members with every partition assigned", restarts, len(alive)), func() bool {
+		suites.Wait(t, 20*time.Second, fmt.Sprintf("restart %d: a Stable group of %d live members with every partition assigned", restarts, len(alive)), func() bool {
 			return churnSettled(t, adm, group, topic, alive)
 		})
 		t.Logf("restart %d at %v: %d of %d members kept, commits of %d partitions acknowledged, settled %v later",
@@ -599,18 +600,18 @@ func runGroupChurn(t *testing.T, run churnRun) {
 	}
 
 	// Every record consumed at least once.
-	groupWait(t, 45*time.Second, "every record consumed", func() bool { return s.count() == churnRecords })
+	suites.Wait(t, 45*time.Second, "every record consumed", func() bool { return s.count() == churnRecords })
 
 	// All consumed offsets committed, then the group settles: Stable, the
 	// surviving members only, every partition assigned once.
 	ctx := compatCtx(t, 60*time.Second)
-	groupWait(t, 30*time.Second, "committed offsets at the log end", func() bool {
+	suites.Wait(t, 30*time.Second, "committed offsets at the log end", func() bool {
 		for _, m := range alive {
 			s.commit(ctx, m.cl, m.cl.UncommittedOffsets())
 		}
-		return committedAtEnd(ctx, adm, group, topic)
+		return suites.CommittedAtEnd(ctx, adm, group, topic)
 	})
-	groupWait(t, 30*time.Second, fmt.Sprintf("a Stable group of %d with every partition assigned", len(alive)), func() bool {
+	suites.Wait(t, 30*time.Second, fmt.Sprintf("a Stable group of %d with every partition assigned", len(alive)), func() bool {
 		return churnSettled(t, adm, group, topic, alive)
 	})
 	if run.restart != nil && fetches.Load() <= fetchesAtRestart {

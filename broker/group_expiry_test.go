@@ -8,6 +8,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluice-io/sluice/broker"
+	"github.com/sluice-io/sluice/internal/suites"
 	"github.com/sluice-io/sluice/internal/testbroker"
 )
 
@@ -28,14 +29,14 @@ func TestGroupOffsetExpiry(t *testing.T) {
 	compatCreateTopic(t, adm, topic, 2, nil)
 	groupProduce(t, b.Addr(), topic, 0, n)
 
-	seenLive, seenLeft := &groupSeen{seen: map[int]int{}}, &groupSeen{seen: map[int]int{}}
+	seenLive, seenLeft := suites.NewSeen(), suites.NewSeen()
 	live := startGroupMember(t, b.Addr(), "exp-live", topic, seenLive, kgo.DisableAutoCommit())
 	left := startGroupMember(t, b.Addr(), "exp-left", topic, seenLeft, kgo.DisableAutoCommit())
-	defer live.stop()
-	defer left.stop()
-	groupWait(t, 10*time.Second, "both groups to consume", func() bool { return seenLive.count() == n && seenLeft.count() == n })
-	groupCommitAll(t, adm, "exp-live", topic, []*groupMember{live})
-	groupCommitAll(t, adm, "exp-left", topic, []*groupMember{left})
+	defer live.Stop()
+	defer left.Stop()
+	suites.Wait(t, 10*time.Second, "both groups to consume", func() bool { return seenLive.Count() == n && seenLeft.Count() == n })
+	suites.CommitAll(t, adm, "exp-live", topic, []*suites.Member{live})
+	suites.CommitAll(t, adm, "exp-left", topic, []*suites.Member{left})
 	simple := kadm.Offsets{}
 	simple.AddOffset(topic, 0, 5, -1)
 	simple.AddOffset(topic, 1, 6, -1)
@@ -71,7 +72,7 @@ func TestGroupOffsetExpiry(t *testing.T) {
 
 	// The standalone commits go; the two groups with members, whose
 	// commits are older still, keep theirs.
-	groupWait(t, 5*time.Second, "standalone commits to expire", gone(adm, "exp-simple"))
+	suites.Wait(t, 5*time.Second, "standalone commits to expire", gone(adm, "exp-simple"))
 	for _, g := range []string{"exp-live", "exp-left"} {
 		if k := committed(adm, g); k != 2 {
 			t.Fatalf("%s with a subscribed member: %d offsets left after the retention, want 2", g, k)
@@ -79,8 +80,8 @@ func TestGroupOffsetExpiry(t *testing.T) {
 	}
 
 	leftAt := time.Now()
-	left.stop()
-	groupWait(t, 5*time.Second, "the emptied group to expire", gone(adm, "exp-left"))
+	left.Stop()
+	suites.Wait(t, 5*time.Second, "the emptied group to expire", gone(adm, "exp-left"))
 	if d := time.Since(leftAt); d < retention {
 		t.Errorf("emptied group expired %v after its member left, before the %v retention", d, retention)
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/sluice-io/sluice/internal/suites"
 	"github.com/sluice-io/sluice/internal/testbroker"
 )
 
@@ -24,10 +25,10 @@ func TestGroupMaxSize(t *testing.T) {
 	const topic, group = "grp-max-size", "g-max-size"
 	compatCreateTopic(t, adm, topic, 2, nil)
 	groupProduce(t, b.Addr(), topic, 0, 10)
-	seen := &groupSeen{seen: map[int]int{}}
+	seen := suites.NewSeen()
 	first := startGroupMember(t, b.Addr(), group, topic, seen)
-	defer first.stop()
-	groupWait(t, 10*time.Second, "the first member to consume", func() bool { return seen.count() == 10 })
+	defer first.Stop()
+	suites.Wait(t, 10*time.Second, "the first member to consume", func() bool { return seen.Count() == 10 })
 
 	second, err := kgo.NewClient(kgo.SeedBrokers(b.Addr()), kgo.ConsumerGroup(group), kgo.ConsumeTopics(topic))
 	if err != nil {

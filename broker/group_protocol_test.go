@@ -11,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluice-io/sluice/broker"
+	"github.com/sluice-io/sluice/internal/suites"
 	"github.com/sluice-io/sluice/internal/testbroker"
 )
 
@@ -210,7 +211,7 @@ func TestGroupProtocolErrors(t *testing.T) {
 	second := g.join("", nil, 10_000, "gp-topic")
 	joinDone := make(chan *kmsg.JoinGroupResponse, 1)
 	go func() { joinDone <- g.join(second.MemberID, nil, 10_000, "gp-topic") }()
-	groupWait(t, 10*time.Second, "a rebalance", func() bool { return g.describe().State == "PreparingRebalance" })
+	suites.Wait(t, 10*time.Second, "a rebalance", func() bool { return g.describe().State == "PreparingRebalance" })
 	wantCode(t, "heartbeat during rebalance", g.heartbeat(id, nil, gen), kerr.RebalanceInProgress)
 	rejoined := g.join(id, nil, 10_000, "gp-topic")
 	wantCode(t, "rejoin", rejoined.ErrorCode, nil)
@@ -237,7 +238,7 @@ func TestGroupProtocolErrors(t *testing.T) {
 		lr.Members[0].ErrorCode != 0 || lr.Members[1].ErrorCode != kerr.UnknownMemberID.Code || lr.Members[2].ErrorCode != 0 {
 		t.Fatalf("leave: %+v %v", lr, err)
 	}
-	groupWait(t, 10*time.Second, "an empty group", func() bool { return g.describe().State == "Empty" })
+	suites.Wait(t, 10*time.Second, "an empty group", func() bool { return g.describe().State == "Empty" })
 
 	// Empty now: offsets can go, then the group.
 	od, err = adm.DeleteOffsets(g.ctx, "gp", kadm.TopicsSet{"gp-topic": {0: {}}})
@@ -305,7 +306,7 @@ func TestGroupStaticAndExpiry(t *testing.T) {
 	joined := e.join(first.MemberID, nil, 300, "t")
 	wantCode(t, "join", joined.ErrorCode, nil)
 	wantCode(t, "sync", e.sync(joined.MemberID, joined.Generation, nil).ErrorCode, nil)
-	groupWait(t, 10*time.Second, "the session to expire", func() bool {
+	suites.Wait(t, 10*time.Second, "the session to expire", func() bool {
 		d := e.describe()
 		return d.State == "Empty" && len(d.Members) == 0
 	})

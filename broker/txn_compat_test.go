@@ -67,12 +67,12 @@ func TestTransactionsSarama(t *testing.T) {
 	txn("committed", true)
 	txn("aborted", false)
 
-	got := consumeAll(t, b.Addr(), topic, true, perTxn+1, 3*time.Second)
+	got := oneBroker(b).ConsumeAll(t, topic, true, perTxn+1, 3*time.Second)
 	slices.Sort(got)
 	if len(got) != perTxn || !strings.HasPrefix(got[0], "committed-") || !strings.HasPrefix(got[len(got)-1], "committed-") {
 		t.Fatalf("read_committed consumer got %q, want the %d committed records", got, perTxn)
 	}
-	if all := consumeAll(t, b.Addr(), topic, false, 2*perTxn, 10*time.Second); len(all) != 2*perTxn {
+	if all := oneBroker(b).ConsumeAll(t, topic, false, 2*perTxn, 10*time.Second); len(all) != 2*perTxn {
 		t.Fatalf("read_uncommitted consumer got %d records, want %d", len(all), 2*perTxn)
 	}
 
@@ -127,7 +127,7 @@ func TestTransactionsKcat(t *testing.T) {
 
 	kcatRun(t, []byte("k1\nk2\nk3\n"), "-P", "-b", b.Addr(), "-t", topic, "-p", "0",
 		"-X", "transactional.id=kcat-txn", "-X", "transaction.timeout.ms=10000")
-	if got := consumeAll(t, b.Addr(), topic, true, 4, 3*time.Second); !slices.Equal(got, []string{"k1", "k2", "k3"}) {
+	if got := oneBroker(b).ConsumeAll(t, topic, true, 4, 3*time.Second); !slices.Equal(got, []string{"k1", "k2", "k3"}) {
 		t.Fatalf("read_committed consumer got %q after kcat's transaction, want [k1 k2 k3]", got)
 	}
 

@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluice-io/sluice/broker"
@@ -25,46 +24,6 @@ func txnProducer(t *testing.T, addr, id, topic string, opts ...kgo.Opt) *kgo.Cli
 	}
 	t.Cleanup(cl.Close)
 	return cl
-}
-
-// lastStableOffsets lists the read_committed end offsets of topic.
-func lastStableOffsets(t *testing.T, adm *kadm.Client, topic string) map[int32]int64 {
-	t.Helper()
-	lo, err := adm.ListCommittedOffsets(compatCtx(t, 10*time.Second), topic)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[int32]int64{}
-	lo.Each(func(o kadm.ListedOffset) { out[o.Partition] = o.Offset })
-	return out
-}
-
-// waitStable waits until the last stable offset of every partition of
-// topic reaches its high watermark: no transaction is open in it.
-func waitStable(t *testing.T, adm *kadm.Client, topic string, within time.Duration) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		ends, err := adm.ListEndOffsets(compatCtx(t, 10*time.Second), topic)
-		if err != nil {
-			t.Fatal(err)
-		}
-		lso := lastStableOffsets(t, adm, topic)
-		stable := true
-		ends.Each(func(o kadm.ListedOffset) {
-			if lso[o.Partition] != o.Offset {
-				stable = false
-			}
-		})
-		if stable {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: last stable offsets %v still behind the high watermarks %v after %v: an open transaction was never ended",
-				topic, lso, ends, within)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 // TestTransactionZombieFenced: suites.TxnZombieFenced.
@@ -93,18 +52,18 @@ func TestTransactionTimeoutAbortsAbandoned(t *testing.T) {
 		}
 	}
 	begun := time.Now()
-	if lso := lastStableOffsets(t, adm, topic); lso[0] != 0 || lso[1] != 0 {
+	if lso := suites.LastStableOffsets(t, adm, topic); lso[0] != 0 || lso[1] != 0 {
 		t.Fatalf("last stable offsets %v while the transaction is open, want 0", lso)
 	}
 	// The producer is silent from here on.
-	waitStable(t, adm, topic, 15*time.Second)
+	suites.WaitStable(t, adm, topic, 15*time.Second)
 	if d := time.Since(begun); d < 1500*time.Millisecond {
 		t.Fatalf("the transaction ended %v after its records, before its 2s timeout", d)
 	}
-	if got := consumeAll(t, b.Addr(), topic, true, 1, 2*time.Second); len(got) != 0 {
+	if got := oneBroker(b).ConsumeAll(t, topic, true, 1, 2*time.Second); len(got) != 0 {
 		t.Fatalf("read_committed consumer got %q from an aborted transaction", got)
 	}
-	if got := consumeAll(t, b.Addr(), topic, false, 2, 5*time.Second); len(got) != 2 {
+	if got := oneBroker(b).ConsumeAll(t, topic, false, 2, 5*time.Second); len(got) != 2 {
 		t.Fatalf("read_uncommitted consumer got %q, want the two aborted records", got)
 	}
 	if err := gone.EndTransaction(ctx, kgo.TryCommit); err == nil {
@@ -124,7 +83,7 @@ func TestTransactionTimeoutAbortsAbandoned(t *testing.T) {
 	if err := next.EndTransaction(ctx, kgo.TryCommit); err != nil {
 		t.Fatal(err)
 	}
-	if got := consumeAll(t, b.Addr(), topic, true, 2, 5*time.Second); len(got) != 1 || got[0] != "committed" {
+	if got := oneBroker(b).ConsumeAll(t, topic, true, 2, 5*time.Second); len(got) != 1 || got[0] != "committed" {
 		t.Fatalf("read_committed consumer got %q, want [committed]", got)
 	}
 }
@@ -177,7 +136,7 @@ func TestAbortedTransactionsSurviveRestart(t *testing.T) {
 	}
 	check := func(when string) {
 		t.Helper()
-		got := consumeAll(t, b.Addr(), topic, true, want+1, 1500*time.Millisecond)
+		got := oneBroker(b).ConsumeAll(t, topic, true, want+1, 1500*time.Millisecond)
 		if len(got) != want {
 			t.Fatalf("%s: read_committed consumer got %d records, want %d", when, len(got), want)
 		}

@@ -24,9 +24,9 @@ import (
 
 const groupPartitions = 6
 
-// produce writes records from..to-1 of topic, values "topic-i", spread
+// Produce writes records from..to-1 of topic, values "topic-i", spread
 // round-robin over the partitions.
-func (e Env) produce(t *testing.T, topic string, from, to int) {
+func (e Env) Produce(t *testing.T, topic string, from, to int) {
 	t.Helper()
 	cl := e.client(t, kgo.RecordPartitioner(kgo.RoundRobinPartitioner()))
 	defer cl.Close()
@@ -39,15 +39,16 @@ func (e Env) produce(t *testing.T, topic string, from, to int) {
 	}
 }
 
-// seenSet collects the record indexes consumed by all members.
-type seenSet struct {
+// Seen collects the record indexes consumed by all members.
+type Seen struct {
 	mu   sync.Mutex
 	seen map[int]int
 }
 
-func newSeen() *seenSet { return &seenSet{seen: map[int]int{}} }
+// NewSeen is an empty Seen.
+func NewSeen() *Seen { return &Seen{seen: map[int]int{}} }
 
-func (s *seenSet) add(t *testing.T, topic string, r *kgo.Record) {
+func (s *Seen) add(t *testing.T, topic string, r *kgo.Record) {
 	i, err := strconv.Atoi(strings.TrimPrefix(string(r.Value), topic+"-"))
 	if err != nil {
 		t.Errorf("unexpected record %q", r.Value)
@@ -58,20 +59,23 @@ func (s *seenSet) add(t *testing.T, topic string, r *kgo.Record) {
 	s.mu.Unlock()
 }
 
-func (s *seenSet) count() int {
+// Count is the number of distinct records seen.
+func (s *Seen) Count() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.seen)
 }
 
-// member is a franz-go group consumer polling in its own goroutine.
-type member struct {
+// Member is a franz-go group consumer polling in its own goroutine.
+type Member struct {
 	cl     *kgo.Client
 	cancel context.CancelFunc
 	done   chan struct{}
 }
 
-func (e Env) startMember(t *testing.T, group, topic string, seen *seenSet, opts ...kgo.Opt) *member {
+// StartMember starts a member of group reading topic into seen; it
+// stops with the test.
+func (e Env) StartMember(t *testing.T, group, topic string, seen *Seen, opts ...kgo.Opt) *Member {
 	t.Helper()
 	base := append([]kgo.Opt{kgo.SeedBrokers(e.Seeds...)}, e.Opts...)
 	base = append(base, kgo.ConsumerGroup(group), kgo.ConsumeTopics(topic),
@@ -83,7 +87,7 @@ func (e Env) startMember(t *testing.T, group, topic string, seen *seenSet, opts 
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	m := &member{cl: cl, cancel: cancel, done: make(chan struct{})}
+	m := &Member{cl: cl, cancel: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(m.done)
 		for ctx.Err() == nil {
@@ -96,12 +100,12 @@ func (e Env) startMember(t *testing.T, group, topic string, seen *seenSet, opts 
 			fs.EachRecord(func(r *kgo.Record) { seen.add(t, topic, r) })
 		}
 	}()
-	t.Cleanup(m.stop)
+	t.Cleanup(m.Stop)
 	return m
 }
 
-// stop commits what the member consumed and leaves the group.
-func (m *member) stop() {
+// Stop commits what the member consumed and leaves the group.
+func (m *Member) Stop() {
 	select {
 	case <-m.done:
 		return
@@ -112,22 +116,22 @@ func (m *member) stop() {
 	m.cl.Close()
 }
 
-// commitAll has every member commit until the group's committed offsets
+// CommitAll has every member commit until the group's committed offsets
 // equal the end offsets.
-func commitAll(t *testing.T, adm *kadm.Client, group, topic string, members []*member) {
+func CommitAll(t *testing.T, adm *kadm.Client, group, topic string, members []*Member) {
 	t.Helper()
 	ctx := Ctx(t, 30*time.Second)
-	wait(t, 20*time.Second, "committed offsets at the log end", func() bool {
+	Wait(t, 20*time.Second, "committed offsets at the log end", func() bool {
 		for _, m := range members {
 			m.cl.CommitUncommittedOffsets(ctx) // REBALANCE_IN_PROGRESS is retried by the loop
 		}
-		return committedAtEnd(ctx, adm, group, topic)
+		return CommittedAtEnd(ctx, adm, group, topic)
 	})
 }
 
-// committedAtEnd reports whether the group's committed offsets of topic
+// CommittedAtEnd reports whether the group's committed offsets of topic
 // equal the end offsets of every partition.
-func committedAtEnd(ctx context.Context, adm *kadm.Client, group, topic string) bool {
+func CommittedAtEnd(ctx context.Context, adm *kadm.Client, group, topic string) bool {
 	ends, err := adm.ListEndOffsets(ctx, topic)
 	if err != nil {
 		return false
@@ -148,11 +152,11 @@ func committedAtEnd(ctx context.Context, adm *kadm.Client, group, topic string) 
 // and checks it reads exactly those.
 func (e Env) resume(t *testing.T, group, topic string, from, to int, opts ...kgo.Opt) {
 	t.Helper()
-	e.produce(t, topic, from, to)
-	seen := newSeen()
-	m := e.startMember(t, group, topic, seen, opts...)
-	wait(t, 30*time.Second, "the resumed member to read the new records", func() bool { return seen.count() >= to-from })
-	m.stop()
+	e.Produce(t, topic, from, to)
+	seen := NewSeen()
+	m := e.StartMember(t, group, topic, seen, opts...)
+	Wait(t, 30*time.Second, "the resumed member to read the new records", func() bool { return seen.Count() >= to-from })
+	m.Stop()
 	seen.mu.Lock()
 	defer seen.mu.Unlock()
 	for i := range seen.seen {
@@ -284,25 +288,25 @@ func GroupBalancer(t *testing.T, env Env, bal Balancer) {
 		return stable(t, adm, group, 3, topic) && (bal.Assignor == "" || kip848Settled(t, cl, group, bal.Assignor, 3))
 	}
 	createTopic(t, adm, topic, groupPartitions, nil)
-	env.produce(t, topic, 0, n/2)
-	seen := newSeen()
-	var members []*member
+	env.Produce(t, topic, 0, n/2)
+	seen := NewSeen()
+	var members []*Member
 	for i := 0; i < 3; i++ {
-		members = append(members, env.startMember(t, group, topic, seen, opts...))
+		members = append(members, env.StartMember(t, group, topic, seen, opts...))
 	}
-	wait(t, 30*time.Second, "the first half consumed", func() bool { return seen.count() == n/2 })
-	wait(t, 20*time.Second, "a stable group of 3 with every partition assigned", settled)
+	Wait(t, 30*time.Second, "the first half consumed", func() bool { return seen.Count() == n/2 })
+	Wait(t, 20*time.Second, "a stable group of 3 with every partition assigned", settled)
 
 	env.disrupt(t, GroupCoordinator, group)
-	env.produce(t, topic, n/2, n)
-	wait(t, 30*time.Second, "every record consumed", func() bool { return seen.count() == n })
-	wait(t, 20*time.Second, "a stable group of 3 with every partition assigned, again", settled)
+	env.Produce(t, topic, n/2, n)
+	Wait(t, 30*time.Second, "every record consumed", func() bool { return seen.Count() == n })
+	Wait(t, 20*time.Second, "a stable group of 3 with every partition assigned, again", settled)
 	if typ := listedGroupType(t, cl, group); (bal.Assignor != "") != (typ == "consumer") {
 		t.Fatalf("ListGroups v5 says %s is a %q group (KIP-848 asked: %v)", group, typ, bal.Assignor != "")
 	}
-	commitAll(t, adm, group, topic, members)
+	CommitAll(t, adm, group, topic, members)
 	for _, m := range members {
-		m.stop()
+		m.Stop()
 	}
 	env.resume(t, group, topic, n, n+300, opts...)
 }
@@ -315,20 +319,20 @@ func GroupRestart(t *testing.T, env Env) {
 	adm, _ := env.admin(t)
 	const topic, group, n = "grp-restart", "g-restart", 1200
 	createTopic(t, adm, topic, groupPartitions, nil)
-	env.produce(t, topic, 0, n)
-	seen := newSeen()
-	members := []*member{
-		env.startMember(t, group, topic, seen),
-		env.startMember(t, group, topic, seen),
+	env.Produce(t, topic, 0, n)
+	seen := NewSeen()
+	members := []*Member{
+		env.StartMember(t, group, topic, seen),
+		env.StartMember(t, group, topic, seen),
 	}
-	wait(t, 30*time.Second, "every record consumed", func() bool { return seen.count() == n })
-	commitAll(t, adm, group, topic, members)
+	Wait(t, 30*time.Second, "every record consumed", func() bool { return seen.Count() == n })
+	CommitAll(t, adm, group, topic, members)
 	before, err := adm.FetchOffsets(Ctx(t, 10*time.Second), group)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, m := range members {
-		m.stop()
+		m.Stop()
 	}
 
 	env.disrupt(t, GroupCoordinator, group)
@@ -357,14 +361,14 @@ func GroupKIP848Restart(t *testing.T, env Env) {
 	adm, _ := env.admin(t)
 	const topic, group, n = "k848-restart", "g848-restart", 1200
 	createTopic(t, adm, topic, groupPartitions, nil)
-	env.produce(t, topic, 0, n)
-	seen := newSeen()
-	members := []*member{
-		env.startMember(t, group, topic, seen, kip848Opts(kgo.StickyBalancer())...),
-		env.startMember(t, group, topic, seen, kip848Opts(kgo.StickyBalancer())...),
+	env.Produce(t, topic, 0, n)
+	seen := NewSeen()
+	members := []*Member{
+		env.StartMember(t, group, topic, seen, kip848Opts(kgo.StickyBalancer())...),
+		env.StartMember(t, group, topic, seen, kip848Opts(kgo.StickyBalancer())...),
 	}
-	wait(t, 30*time.Second, "every record consumed", func() bool { return seen.count() == n })
-	commitAll(t, adm, group, topic, members)
+	Wait(t, 30*time.Second, "every record consumed", func() bool { return seen.Count() == n })
+	CommitAll(t, adm, group, topic, members)
 	before, err := adm.FetchOffsets(Ctx(t, 10*time.Second), group)
 	if err != nil {
 		t.Fatal(err)
@@ -401,14 +405,14 @@ func GroupKIP848Restart(t *testing.T, env Env) {
 	if !slices.Equal(ids(dBefore), ids(dAfter)) {
 		t.Errorf("members before the restart %v, after %v", ids(dBefore), ids(dAfter))
 	}
-	env.produce(t, topic, n, n+600)
-	wait(t, 30*time.Second, "records produced after the restart consumed", func() bool { return seen.count() == n+600 })
-	wait(t, 20*time.Second, "the group stable again", func() bool { return stable(t, adm2, group, 2, topic) })
+	env.Produce(t, topic, n, n+600)
+	Wait(t, 30*time.Second, "records produced after the restart consumed", func() bool { return seen.Count() == n+600 })
+	Wait(t, 20*time.Second, "the group stable again", func() bool { return stable(t, adm2, group, 2, topic) })
 }
 
 // saramaHandler records every message and marks it consumed.
 type saramaHandler struct {
-	seen *seenSet
+	seen *Seen
 }
 
 func (saramaHandler) Setup(sarama.ConsumerGroupSession) error   { return nil }
@@ -432,7 +436,7 @@ func GroupSarama(t *testing.T, env Env) {
 	adm, _ := env.admin(t)
 	const topic, group, n = "grp-sarama", "g-sarama", 1200
 	createTopic(t, adm, topic, groupPartitions, nil)
-	env.produce(t, topic, 0, n/2)
+	env.Produce(t, topic, 0, n/2)
 
 	cfg := sarama.NewConfig()
 	cfg.Version = sarama.V2_8_0_0
@@ -444,7 +448,7 @@ func GroupSarama(t *testing.T, env Env) {
 	cfg.Consumer.MaxWaitTime = 200 * time.Millisecond
 	cfg.Metadata.Retry.Backoff = 50 * time.Millisecond
 
-	seen := newSeen()
+	seen := NewSeen()
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	for i := 0; i < 2; i++ {
@@ -465,12 +469,12 @@ func GroupSarama(t *testing.T, env Env) {
 		}()
 	}
 	defer func() { cancel(); wg.Wait() }()
-	wait(t, 40*time.Second, "half the records consumed by sarama", func() bool { return seen.count() == n/2 })
+	Wait(t, 40*time.Second, "half the records consumed by sarama", func() bool { return seen.Count() == n/2 })
 	env.disrupt(t, GroupCoordinator, group)
-	env.produce(t, topic, n/2, n)
-	wait(t, 40*time.Second, "every record consumed by sarama", func() bool { return seen.count() == n })
-	wait(t, 20*time.Second, "sarama's commits at the log end", func() bool {
-		return committedAtEnd(Ctx(t, 10*time.Second), adm, group, topic)
+	env.Produce(t, topic, n/2, n)
+	Wait(t, 40*time.Second, "every record consumed by sarama", func() bool { return seen.Count() == n })
+	Wait(t, 20*time.Second, "sarama's commits at the log end", func() bool {
+		return CommittedAtEnd(Ctx(t, 10*time.Second), adm, group, topic)
 	})
 	dg, err := adm.DescribeGroups(Ctx(t, 10*time.Second), group)
 	if err != nil || dg[group].State != "Stable" || len(dg[group].Members) != 2 {

@@ -86,8 +86,8 @@ func createTopic(t *testing.T, adm *kadm.Client, topic string, partitions int32,
 	}
 }
 
-// wait polls cond every 50 ms until it holds, failing the test after d.
-func wait(t *testing.T, d time.Duration, what string, cond func() bool) {
+// Wait polls cond every 50 ms until it holds, failing the test after d.
+func Wait(t *testing.T, d time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for !cond() {
@@ -98,9 +98,9 @@ func wait(t *testing.T, d time.Duration, what string, cond func() bool) {
 	}
 }
 
-// consumeAll reads topic from the start until n records came or wait
+// ConsumeAll reads topic from the start until n records came or wait
 // passed, with the given isolation level.
-func (e Env) consumeAll(t *testing.T, topic string, committed bool, n int, wait time.Duration) []string {
+func (e Env) ConsumeAll(t *testing.T, topic string, committed bool, n int, wait time.Duration) []string {
 	t.Helper()
 	opts := append([]kgo.Opt{kgo.SeedBrokers(e.Seeds...)}, e.Opts...)
 	opts = append(opts, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100*time.Millisecond))

@@ -33,8 +33,8 @@ func (e Env) txnProducer(t *testing.T, id, topic string, opts ...kgo.Opt) *kgo.C
 		kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.RetryTimeout(5 * time.Second)}, opts...)...)
 }
 
-// lastStableOffsets lists the read_committed end offsets of topic.
-func lastStableOffsets(t *testing.T, adm *kadm.Client, topic string) map[int32]int64 {
+// LastStableOffsets lists the read_committed end offsets of topic.
+func LastStableOffsets(t *testing.T, adm *kadm.Client, topic string) map[int32]int64 {
 	t.Helper()
 	lo, err := adm.ListCommittedOffsets(Ctx(t, 10*time.Second), topic)
 	if err != nil {
@@ -45,9 +45,9 @@ func lastStableOffsets(t *testing.T, adm *kadm.Client, topic string) map[int32]i
 	return out
 }
 
-// waitStable waits until the last stable offset of every partition of
+// WaitStable waits until the last stable offset of every partition of
 // topic reaches its high watermark: no transaction is open in it.
-func waitStable(t *testing.T, adm *kadm.Client, topic string, within time.Duration) {
+func WaitStable(t *testing.T, adm *kadm.Client, topic string, within time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for {
@@ -55,7 +55,7 @@ func waitStable(t *testing.T, adm *kadm.Client, topic string, within time.Durati
 		if err != nil {
 			t.Fatal(err)
 		}
-		lso := lastStableOffsets(t, adm, topic)
+		lso := LastStableOffsets(t, adm, topic)
 		stable := true
 		ends.Each(func(o kadm.ListedOffset) {
 			if lso[o.Partition] != o.Offset {
@@ -128,7 +128,7 @@ func TxnCommitAndAbort(t *testing.T, env Env) {
 	txn("c2", 50, true, func() { env.disrupt(t, TxnCoordinator, "tx-basic") })
 	txn("a2", 50, false, nothing)
 
-	committed := env.consumeAll(t, topic, true, 100, 10*time.Second)
+	committed := env.ConsumeAll(t, topic, true, 100, 10*time.Second)
 	if len(committed) != 100 {
 		t.Fatalf("read_committed consumer got %d records, want the 100 committed", len(committed))
 	}
@@ -137,7 +137,7 @@ func TxnCommitAndAbort(t *testing.T, env Env) {
 			t.Fatalf("read_committed consumer got %q, from an aborted transaction", v)
 		}
 	}
-	if all := env.consumeAll(t, topic, false, 200, 10*time.Second); len(all) != 200 {
+	if all := env.ConsumeAll(t, topic, false, 200, 10*time.Second); len(all) != 200 {
 		t.Fatalf("read_uncommitted consumer got %d records, want all 200", len(all))
 	}
 
@@ -148,7 +148,7 @@ func TxnCommitAndAbort(t *testing.T, env Env) {
 	if err := cl.ProduceSync(ctx, kgo.StringRecord("open-0")).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
-	if got := env.consumeAll(t, topic, true, 101, 2*time.Second); len(got) != 100 {
+	if got := env.ConsumeAll(t, topic, true, 101, 2*time.Second); len(got) != 100 {
 		t.Fatalf("read_committed consumer got %d records while a transaction was open, want 100", len(got))
 	}
 	// DescribeProducers shows the open transaction where it started (what
@@ -160,7 +160,7 @@ func TxnCommitAndAbort(t *testing.T, env Env) {
 	if err := cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
 		t.Fatal(err)
 	}
-	if got := env.consumeAll(t, topic, true, 101, 10*time.Second); len(got) != 101 {
+	if got := env.ConsumeAll(t, topic, true, 101, 10*time.Second); len(got) != 101 {
 		t.Fatalf("read_committed consumer got %d records after the commit, want 101", len(got))
 	}
 	if open := openTxnStarts(t, adm, topic); len(open) != 0 {
@@ -222,12 +222,12 @@ func TxnZombieFenced(t *testing.T, env Env) {
 	if err := cur.EndTransaction(ctx, kgo.TryCommit); err != nil {
 		t.Fatalf("the new producer's commit: %v", err)
 	}
-	waitStable(t, adm, topic, 10*time.Second)
-	got := env.consumeAll(t, topic, true, 3, 3*time.Second)
+	WaitStable(t, adm, topic, 10*time.Second)
+	got := env.ConsumeAll(t, topic, true, 3, 3*time.Second)
 	if len(got) != 2 || !strings.HasPrefix(got[0], "new-") || !strings.HasPrefix(got[1], "new-") {
 		t.Fatalf("read_committed consumer got %q, want the new producer's two records only", got)
 	}
-	all := env.consumeAll(t, topic, false, 10, 3*time.Second)
+	all := env.ConsumeAll(t, topic, false, 10, 3*time.Second)
 	for _, v := range all {
 		if strings.HasPrefix(v, "old-late") || strings.HasPrefix(v, "old-next") {
 			t.Fatalf("the fenced producer's write %q reached the log", v)
@@ -259,12 +259,12 @@ func TxnOpenAcrossRestart(t *testing.T, env Env) {
 	admCl.ForceMetadataRefresh()
 
 	// Before the timeout the transaction holds read_committed back...
-	if lso := lastStableOffsets(t, adm, topic); lso[0] != 0 || lso[1] != 0 {
+	if lso := LastStableOffsets(t, adm, topic); lso[0] != 0 || lso[1] != 0 {
 		t.Logf("last stable offsets %v right after the restart", lso)
 	}
 	// ...and after it, no more.
-	waitStable(t, adm, topic, 15*time.Second)
-	if got := env.consumeAll(t, topic, true, 1, 2*time.Second); len(got) != 0 {
+	WaitStable(t, adm, topic, 15*time.Second)
+	if got := env.ConsumeAll(t, topic, true, 1, 2*time.Second); len(got) != 0 {
 		t.Fatalf("read_committed consumer got %q from the transaction open across the restart", got)
 	}
 
@@ -278,7 +278,7 @@ func TxnOpenAcrossRestart(t *testing.T, env Env) {
 	if err := next.EndTransaction(ctx, kgo.TryCommit); err != nil {
 		t.Fatal(err)
 	}
-	got := env.consumeAll(t, topic, true, 3, 5*time.Second)
+	got := env.ConsumeAll(t, topic, true, 3, 5*time.Second)
 	if len(got) != 2 || !strings.HasPrefix(got[0], "after-") || !strings.HasPrefix(got[1], "after-") {
 		t.Fatalf("read_committed consumer got %q, want the two records committed after the restart", got)
 	}
@@ -347,7 +347,7 @@ func TxnOffsetCommitRestart(t *testing.T, env Env) {
 	want("before the restart")
 	env.disrupt(t, GroupCoordinator, group)
 	want("after the restart")
-	if got := env.consumeAll(t, out, true, 2*perPartition+1, 5*time.Second); len(got) != 2*perPartition {
+	if got := env.ConsumeAll(t, out, true, 2*perPartition+1, 5*time.Second); len(got) != 2*perPartition {
 		t.Fatalf("read_committed consumer of the output got %d records, want %d", len(got), 2*perPartition)
 	}
 }
