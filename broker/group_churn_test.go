@@ -658,5 +658,5 @@ func churnSettled(t *testing.T, adm *kadm.Client, group, topic string, alive []*
 		}
 		delete(live, m.ClientID)
 	}
-	return assignedOnce(g.Members, topic)
+	return suites.AssignedOnce(g.Members, topic, groupTestPartitions)
 }

@@ -3,7 +3,6 @@ package broker_test
 import (
 	"testing"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluice-io/sluice/internal/suites"
@@ -36,31 +35,6 @@ func TestGroupBalancers(t *testing.T) {
 	for _, bal := range suites.Balancers() {
 		t.Run(bal.Name, func(t *testing.T) { suites.GroupBalancer(t, env, bal) })
 	}
-}
-
-// assignedOnce reports whether the members' assignments (in the consumer
-// protocol) cover every partition of topic exactly once.
-func assignedOnce(members []kadm.DescribedGroupMember, topic string) bool {
-	owners := map[int32]int{}
-	for _, m := range members {
-		ca, ok := m.Assigned.AsConsumer()
-		if !ok {
-			return false
-		}
-		for _, at := range ca.Topics {
-			if at.Topic == topic {
-				for _, p := range at.Partitions {
-					owners[p]++
-				}
-			}
-		}
-	}
-	for p := int32(0); p < groupTestPartitions; p++ {
-		if owners[p] != 1 {
-			return false
-		}
-	}
-	return true
 }
 
 // TestGroupBrokerRestart: suites.GroupRestart, whose Disrupt restarts the

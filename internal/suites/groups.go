@@ -176,12 +176,12 @@ func stable(t *testing.T, adm *kadm.Client, group string, want int, topic string
 		return false
 	}
 	g := dg[group]
-	return g.Err == nil && g.State == "Stable" && len(g.Members) == want && assignedOnce(g.Members, topic)
+	return g.Err == nil && g.State == "Stable" && len(g.Members) == want && AssignedOnce(g.Members, topic, groupPartitions)
 }
 
-// assignedOnce reports whether the members' assignments (in the consumer
-// protocol) cover every partition of topic exactly once.
-func assignedOnce(members []kadm.DescribedGroupMember, topic string) bool {
+// AssignedOnce reports whether the members' assignments (in the consumer
+// protocol) cover each of the partitions of topic exactly once.
+func AssignedOnce(members []kadm.DescribedGroupMember, topic string, partitions int32) bool {
 	owners := map[int32]int{}
 	for _, m := range members {
 		ca, ok := m.Assigned.AsConsumer()
@@ -196,7 +196,7 @@ func assignedOnce(members []kadm.DescribedGroupMember, topic string) bool {
 			}
 		}
 	}
-	for p := int32(0); p < groupPartitions; p++ {
+	for p := range partitions {
 		if owners[p] != 1 {
 			return false
 		}
