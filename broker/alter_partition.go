@@ -132,12 +132,10 @@ func (b *Broker) ineligibleISR(mp meta.Partition, members []isrMember) bool {
 	alive := b.eligibleBrokers()
 	for _, m := range members {
 		if b.gossip != nil {
-			if r, ok := b.meta.Broker(m.id); !ok || r.Fenced {
+			// -1: no epoch given (a leader of a version before KIP-903).
+			if r, ok := b.meta.Broker(m.id); !ok || r.Fenced || (m.epoch != -1 && r.Epoch != m.epoch) {
 				return true
 			}
-		}
-		if b.epochMismatch(m.id, m.epoch) {
-			return true
 		}
 		if !slices.Contains(mp.ISR, m.id) && !alive[m.id] {
 			return true

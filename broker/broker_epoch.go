@@ -1,37 +1,53 @@
 package broker
 
+import "github.com/sluice-io/sluice/broker/meta"
+
 // Broker epochs (meta/brokers.go, meta/fencing.go): this process's
 // incarnation is in its gossip metadata, and its broker epoch is the one of
 // the registration carrying that incarnation, read from the applied
 // metadata. A standalone node has no gossip and no registrations: nothing
 // there ever asks for an epoch.
 
-// ownBrokerEpoch is this process's broker epoch, and false while the
-// metadata holds no registration of this incarnation yet (the node then
-// makes no request that needs one, as a Kafka broker before its
-// registration is acknowledged). A standalone node answers -1, true.
+// ownRegistration is this process's registration. ok is false while the
+// metadata holds none of this incarnation yet (the node then makes no
+// request that needs one and takes no partition role, as a Kafka broker
+// before its registration is acknowledged), except under a controller of a
+// version before broker epochs: that one registers no incarnation (its own
+// registration has none either), so the node runs as that version did,
+// with epoch -1, until an upgraded controller registers it.
+func (b *Broker) ownRegistration() (meta.Broker, bool) {
+	r, ok := b.meta.Broker(b.cfg.NodeID)
+	if ok && r.Incarnation == b.gossip.Self().Incarnation && r.Epoch > 0 {
+		return r, true
+	}
+	if ok && r.Incarnation == "" {
+		if c, cok := b.meta.Broker(b.controllerID()); cok && c.Incarnation == "" {
+			return meta.Broker{ID: r.ID, Epoch: -1}, true
+		}
+	}
+	return meta.Broker{}, false
+}
+
+// ownBrokerEpoch is this process's broker epoch, false while it has no
+// registration (ownRegistration). A standalone node answers -1, true.
 func (b *Broker) ownBrokerEpoch() (int64, bool) {
 	if b.gossip == nil {
 		return -1, true
 	}
-	r, ok := b.meta.Broker(b.cfg.NodeID)
-	if !ok || r.Incarnation != b.gossip.Self().Incarnation || r.Epoch <= 0 {
-		return -1, false
-	}
-	return r.Epoch, true
+	r, ok := b.ownRegistration()
+	return r.Epoch, ok
 }
 
-// brokerEpoch is broker id's registered epoch, -1 when unknown (which the
-// controller takes as "not checked").
-func (b *Broker) brokerEpoch(id int32) int64 {
-	if id == b.cfg.NodeID {
-		e, _ := b.ownBrokerEpoch()
-		return e
+// unfenced reports whether this incarnation is registered and unfenced: a
+// restarted node takes no partition role before, so it neither leads nor
+// follows on the roles its previous process held (which the controller is
+// taking away) at their old leader epochs.
+func (b *Broker) unfenced() bool {
+	if b.gossip == nil {
+		return true
 	}
-	if r, ok := b.meta.Broker(id); ok && r.Epoch > 0 {
-		return r.Epoch
-	}
-	return -1
+	r, ok := b.ownRegistration()
+	return ok && !r.Fenced
 }
 
 // staleBrokerEpoch is the controller's check of the broker epoch a request
@@ -53,27 +69,11 @@ func (b *Broker) staleBrokerEpoch(id int32, epoch int64) bool {
 	return !ok || r.Epoch <= 0 || r.Epoch != epoch
 }
 
-// epochMismatch reports whether an ISR member's epoch, as a KIP-903 leader
-// gives it, is not its registered one; -1 is not checked.
-func (b *Broker) epochMismatch(id int32, epoch int64) bool {
-	if epoch == -1 || b.gossip == nil {
-		return false
+// brokerEpoch is broker id's registered epoch, -1 when unknown (which the
+// controller takes as "not checked").
+func (b *Broker) brokerEpoch(id int32) int64 {
+	if r, ok := b.meta.Broker(id); ok && r.Epoch > 0 {
+		return r.Epoch
 	}
-	r, ok := b.meta.Broker(id)
-	return !ok || r.Epoch != epoch
-}
-
-// unfenced reports whether this incarnation is registered and unfenced: a
-// restarted node takes no partition role before, so it neither leads nor
-// follows on the roles its previous process held (which the controller is
-// taking away) at their old leader epochs.
-func (b *Broker) unfenced() bool {
-	if b.gossip == nil {
-		return true
-	}
-	if _, ok := b.ownBrokerEpoch(); !ok {
-		return false
-	}
-	r, _ := b.meta.Broker(b.cfg.NodeID)
-	return !r.Fenced
+	return -1
 }

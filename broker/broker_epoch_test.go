@@ -103,3 +103,30 @@ func TestNoAlterPartitionBeforeRegistration(t *testing.T) {
 		t.Errorf("eligible brokers %v: the unfenced node is missing", alive)
 	}
 }
+
+// TestRegistrationUnderOldController: a controller of a version before
+// broker epochs registers brokers without an incarnation. A node of this
+// version then runs as that version did (epoch -1, taking roles) instead of
+// waiting for a registration that never comes; once an upgraded controller
+// registers its incarnation, the usual rules apply.
+func TestRegistrationUnderOldController(t *testing.T) {
+	b := epochBroker(t) // node 1, also the controller
+	if err := b.meta.RegisterBroker(meta.Broker{ID: 1, Host: "127.0.0.1", Port: 9092}); err != nil {
+		t.Fatal(err)
+	}
+	if epoch, ok := b.ownBrokerEpoch(); !ok || epoch != -1 || !b.unfenced() {
+		t.Fatalf("under an old controller: epoch %d (%v), unfenced %v; want -1, true, true", epoch, ok, b.unfenced())
+	}
+	if b.staleBrokerEpoch(1, -1) {
+		t.Error("the controller refuses the -1 such a node sends")
+	}
+	// The upgraded controller registers this incarnation: a real epoch,
+	// fenced like any registration that follows an earlier one.
+	if err := b.meta.RegisterBroker(meta.Broker{ID: 1, Host: "127.0.0.1", Port: 9092, Incarnation: "now"}); err != nil {
+		t.Fatal(err)
+	}
+	reg, _ := b.meta.Broker(1)
+	if epoch, ok := b.ownBrokerEpoch(); !ok || epoch != reg.Epoch || epoch <= 0 || b.unfenced() {
+		t.Errorf("after the upgraded registration: epoch %d (%v), unfenced %v; registration %+v", epoch, ok, b.unfenced(), reg)
+	}
+}

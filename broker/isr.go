@@ -92,9 +92,6 @@ func (b *Broker) alterPartition(p *partition, r *role, isr []int32) int16 {
 		members[i] = isrMember{id: id, epoch: b.brokerEpoch(id)}
 	}
 	if b.meta.IsLeader() || b.ctl == nil {
-		if b.staleBrokerEpoch(r.self, epoch) {
-			return kerr.StaleBrokerEpoch.Code
-		}
 		return b.changeISR(r.self, p.t.name, p.index, r.epoch, r.pepoch, members)
 	}
 	req := kmsg.NewPtrAlterPartitionRequest()
