@@ -228,6 +228,7 @@ func (p *partition) advanceHWLocked(r *role) {
 	if hw > p.hw.Load() {
 		p.hw.Store(hw)
 		p.broadcastLocked()
+		p.notify() // long-polling consumers read up to the high watermark
 	}
 }
 

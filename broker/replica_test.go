@@ -152,3 +152,27 @@ func TestTxnVerifiedGuard(t *testing.T) {
 		t.Error("the verification outlived the marker")
 	}
 }
+
+// TestHighWatermarkWakesFetches: consumers read up to the high watermark,
+// so a long-polling fetch must be woken when it moves, not only when
+// records are appended (they are appended before the ISR has them).
+func TestHighWatermarkWakesFetches(t *testing.T) {
+	_, p := testLeader(t, 10, 1, 2, 3)
+	r := p.role.Load()
+	wake := make(chan struct{}, 1)
+	p.watch(wake, true)
+	defer p.watch(wake, false)
+	now := time.Now()
+	p.followerFetched(r, 2, 10, 10, now)
+	select {
+	case <-wake:
+		t.Fatal("woken while the high watermark stayed at 0")
+	default:
+	}
+	p.followerFetched(r, 3, 10, 10, now)
+	select {
+	case <-wake:
+	default:
+		t.Fatalf("not woken when the high watermark moved to %d", p.highWatermark())
+	}
+}
