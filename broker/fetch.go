@@ -103,8 +103,8 @@ func (b *Broker) fetchOnce(r *request, req *kmsg.FetchRequest) (resp *kmsg.Fetch
 			}
 			slice, code := b.fetchPartition(rt.Topic, req, &rp, sp, min(int64(rp.PartitionMaxBytes), remaining), n == 0)
 			sp.ErrorCode = code
-			if code != 0 {
-				final = true // the client must act before data can come
+			if code != 0 || sp.DivergingEpoch.EndOffset >= 0 {
+				final = true // the client must act (or truncate) before data can come
 			}
 			if slice.Size == 0 {
 				sp.RecordBatches = []byte{}
