@@ -96,6 +96,8 @@ type fetcher struct {
 	cl        *kgo.Client
 	clAddr    string
 	clVersion uint64 // metadata version clAddr was read at
+
+	truncated bool // a log was cut this round: checkpoint before the next (round's goroutine only)
 }
 
 func newFetcher(b *Broker, leader int32) *fetcher {
@@ -265,6 +267,11 @@ func (f *fetcher) round(targets []fetchTarget) error {
 			}
 		}
 	}
+	if f.truncated {
+		// Once per round, not per partition cut: a failover cuts many.
+		f.truncated = false
+		f.checkpointAfterTruncation()
+	}
 	// What the next fetch asks past must be durable here (decision 8).
 	for _, ch := range syncs {
 		if err := <-ch; err != nil {
@@ -304,14 +311,16 @@ func (f *fetcher) apply(t fetchTarget, sp *kmsg.FetchResponseTopicPartition) (ap
 		return false, !f.truncate(p, sp.DivergingEpoch.Epoch, sp.DivergingEpoch.EndOffset, logger.With("fetch_offset", t.offset, "last_fetched_epoch", t.lastEpoch))
 	}
 	if len(sp.RecordBatches) > 0 {
-		if _, err := p.log.AppendReplica(sp.RecordBatches); err != nil {
+		n, err := p.log.AppendReplica(sp.RecordBatches)
+		// Batches before a failing one stay appended: they must be
+		// synced before the next fetch asks past them like any other.
+		appended = n > 0
+		if err != nil {
 			if !errors.Is(err, commitlog.ErrNotContiguous) {
 				logger.Error("append replicated records", "err", err)
 			}
-			return false, true
+			return appended, true
 		}
-		appended = true
-		p.notify()
 	}
 	p.hw.Store(min(sp.HighWatermark, p.log.EndOffset()))
 	if start := p.log.StartOffset(); sp.LogStartOffset > start {
@@ -337,7 +346,7 @@ func (f *fetcher) truncate(p *partition, leaderEpoch int32, leaderEnd int64, log
 		return false
 	}
 	p.hw.Store(min(p.hw.Load(), p.log.EndOffset()))
-	f.checkpointAfterTruncation()
+	f.truncated = true
 	return true
 }
 
@@ -352,7 +361,7 @@ func (f *fetcher) outOfRange(p *partition, leaderStart int64, logger interface{ 
 			f.b.logger.Error("restart replica log", "topic", p.t.name, "partition", p.index, "err", err)
 		}
 		p.hw.Store(leaderStart)
-		f.checkpointAfterTruncation()
+		f.truncated = true
 		return
 	}
 	to := min(p.hw.Load(), end)
@@ -361,7 +370,7 @@ func (f *fetcher) outOfRange(p *partition, leaderStart int64, logger interface{ 
 		f.b.logger.Error("truncate replica", "topic", p.t.name, "partition", p.index, "err", err)
 		return
 	}
-	f.checkpointAfterTruncation()
+	f.truncated = true
 }
 
 // checkpointAfterTruncation records the recovery points a truncation
