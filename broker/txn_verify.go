@@ -99,8 +99,11 @@ func (b *Broker) askTxnCoordinator(txnID string, pid int64, epoch int16, topic s
 		return kerr.NotEnoughReplicas.Code
 	}
 	addr := b.brokerAddr(leader)
+	if addr == "" {
+		return kerr.NotEnoughReplicas.Code
+	}
 	cl, err := b.peers.get(addr)
-	if addr == "" || err != nil {
+	if err != nil {
 		return kerr.NotEnoughReplicas.Code
 	}
 	req := kmsg.NewPtrAddPartitionsToTxnRequest()
